@@ -1,0 +1,32 @@
+# Two commands from a fresh clone: `make train` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install train test bench clean help
+
+help:
+	@echo "make train   install (first time) and train the default experiment (GAN on digits)"
+	@echo "make test    install (first time) and run the test suite"
+	@echo "make bench   time genzoo's training step against a plain PyTorch loop"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+train: $(STAMP)
+	$(PY) src/train.py $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_gan_step.py
+
+clean:
+	rm -rf outputs multirun .pytest_cache
