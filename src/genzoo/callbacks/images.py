@@ -1,0 +1,52 @@
+"""Turning samples into pictures: image grids and 2-D scatter plots, saved as PNG and logged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torchvision.utils import save_image
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
+    """Images in [-1, 1] -> one PNG grid."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(images.detach().float().cpu(), path, nrow=nrow, normalize=True, value_range=(-1, 1), padding=1)
+    return path
+
+
+def save_scatter(samples: torch.Tensor, real: torch.Tensor, path: str | Path, title: str = "") -> Path:
+    """2-D samples drawn over the data."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    r, s = real.detach().float().cpu().numpy(), samples.detach().float().cpu().numpy()
+    ax.scatter(r[:, 0], r[:, 1], s=2, c="tab:blue", alpha=0.3, label="data")
+    ax.scatter(s[:, 0], s[:, 1], s=2, c="tab:orange", alpha=0.6, label="samples")
+    lim = 1.15 * max(abs(r).max(), 1e-3)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", markerscale=4)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def log_image(trainer, key: str, path: Path, g_step: int) -> None:
+    """Send a saved PNG to every image-capable logger (W&B); the CSV logger has no images."""
+    from pytorch_lightning.loggers import WandbLogger
+
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            import wandb
+
+            logger.experiment.log({key: wandb.Image(str(path)), "g_step": g_step})

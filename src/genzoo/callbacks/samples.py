@@ -1,0 +1,63 @@
+"""Sample grids (images) or scatter plots (2-D data) during training and at the end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+from genzoo.callbacks.images import log_image, save_grid, save_scatter
+
+
+class SampleGrid(pl.Callback):
+    """Every ``every_n_g_steps`` generator steps and at the end of training, draw samples from a
+    fixed noise batch (the same z each time, so progress is comparable) and save
+    ``{dirpath}/g{step:07d}.png`` (plus ``last.png``); log the picture to W&B.
+
+    The fixed noise comes from a private generator: sampling never disturbs the training RNG.
+    """
+
+    def __init__(self, dirpath: str, every_n_g_steps: int = 500, num_samples: int = 64, nrow: int = 8,
+                 num_scatter: int = 1000, seed: int = 1234) -> None:
+        self.dirpath = Path(dirpath)
+        self.every = every_n_g_steps
+        self.num_samples, self.nrow, self.num_scatter, self.seed = num_samples, nrow, num_scatter, seed
+        self._last = -1
+        self.last_path: Path | None = None
+
+    def _fixed_noise(self, pl_module) -> torch.Tensor:
+        n = self.num_scatter if len(pl_module.data_shape) == 1 else self.num_samples
+        g = torch.Generator().manual_seed(self.seed)
+        return torch.randn(n, pl_module.z_dim, generator=g)
+
+    @torch.no_grad()
+    def render(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Path | None:
+        if not trainer.is_global_zero or pl_module.g_step == self._last:
+            return None
+        self._last = g = pl_module.g_step
+        was_training = pl_module.training
+        pl_module.eval()
+        try:
+            samples = pl_module.sample(z=self._fixed_noise(pl_module))
+        finally:
+            pl_module.train(was_training)
+        path = self.dirpath / f"g{g:07d}.png"
+        if samples.ndim == 2:  # 2-D toy data: scatter over the real points
+            real = trainer.datamodule.sample_real(2000)
+            save_scatter(samples, real, path, title=f"generator step {g}")
+        else:
+            save_grid(samples, path, nrow=self.nrow)
+        last = self.dirpath / "last.png"
+        last.write_bytes(path.read_bytes())
+        self.last_path = last
+        log_image(trainer, "samples", path, g)
+        return path
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        g = pl_module.g_step
+        if self.every > 0 and g > 0 and g % self.every == 0:
+            self.render(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.render(trainer, pl_module)

@@ -1,0 +1,13 @@
+"""Errors for bad input. ``src/train.py`` prints these as one clear message, without a traceback."""
+
+
+class GenzooError(Exception):
+    """Base of the errors a user can fix by changing the command or the files on disk."""
+
+
+class ConfigError(GenzooError, ValueError):
+    """A config value, or a combination of values, that cannot work."""
+
+
+class DatasetNotFoundError(GenzooError, FileNotFoundError):
+    """A dataset that is not where the config says."""

@@ -1,0 +1,116 @@
+"""The adversarial family: one module, configured per ``model=`` config.
+
+The alternating update (Goodfellow et al. 2014, Algorithm 1; WGAN-GP, Algorithm 1):
+every ``training_step`` is one discriminator (critic) step on that step's real batch, so each
+critic step sees a fresh real batch; after ``critic_steps(g_step)`` of them, the same
+``training_step`` also takes one generator step. What differs between GAN, WGAN, WGAN-GP, f-GAN
+and CGAN (loss, penalty, schedule, optimisers, conditioning) is configuration or a small override.
+"""
+
+from __future__ import annotations
+
+from genzoo.errors import ConfigError
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn as nn
+
+from genzoo.losses import AdversarialLoss
+from genzoo.models.base import GenerativeModule
+
+
+class GAN(GenerativeModule):
+    ddp_strategy = "ddp_find_unused_parameters_true"
+
+    def __init__(
+        self,
+        generator: Callable[..., nn.Module],
+        discriminator: Callable[..., nn.Module],
+        loss: AdversarialLoss,
+        data_shape: Sequence[int],
+        optimizer_g: Callable[..., torch.optim.Optimizer],
+        optimizer_d: Callable[..., torch.optim.Optimizer],
+        z_dim: int = 64,
+        n_critic: int = 1,
+        g_batch_size: int | None = None,
+        compatible_losses: Sequence[str] | None = None,
+        num_classes: int | None = None,
+        name: str = "gan",
+    ) -> None:
+        super().__init__()
+        if compatible_losses is not None and loss.name not in compatible_losses:
+            raise ConfigError(
+                f"model={name} does not train with loss={loss.name}. Losses that fit model={name}: "
+                f"{', '.join(compatible_losses)} (for example `model={name} loss={compatible_losses[0]}`)."
+            )
+        if n_critic < 1:
+            raise ConfigError(f"model.n_critic must be >= 1, got {n_critic}.")
+        self.generator = generator(shape=tuple(data_shape), z_dim=z_dim)
+        self.discriminator = discriminator(shape=tuple(data_shape))
+        self.loss = loss
+        self.data_shape = tuple(data_shape)
+        self.z_dim = z_dim
+        self.n_critic = n_critic
+        self.g_batch_size = g_batch_size
+        self._optimizer_g, self._optimizer_d = optimizer_g, optimizer_d
+        self.d_since_g = 0  # critic steps taken since the last generator step
+
+    # --- schedule -----------------------------------------------------------------------------
+    def critic_steps(self, g_step: int) -> int:
+        """Critic steps before generator step number ``g_step`` (0-based)."""
+        return self.n_critic
+
+    def lightning_steps(self, g_steps: int) -> int:
+        if g_steps < 0:
+            return -1
+        return sum(self.critic_steps(g) + 1 for g in range(g_steps))
+
+    def counters(self) -> dict[str, int]:
+        return {"g_step": self.g_step, "d_since_g": self.d_since_g}
+
+    # --- sampling ----------------------------------------------------------------------------------
+    def noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.z_dim, device=self.device)
+
+    @torch.no_grad()
+    def sample(self, n: int | None = None, z: torch.Tensor | None = None, y: torch.Tensor | None = None) -> torch.Tensor:
+        z = self.noise(n) if z is None else z.to(self.device)
+        return self.generator(z)
+
+    # --- training ----------------------------------------------------------------------------------
+    def configure_optimizers(self):
+        return [self._optimizer_g(self.generator.parameters()), self._optimizer_d(self.discriminator.parameters())]
+
+    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The critic's objective; returns the loss to minimise under "loss/d" plus diagnostics."""
+        real_out, fake_out = self.discriminator(real), self.discriminator(fake)
+        return {"loss/d": self.loss.d_loss(real_out, fake_out),
+                "d/real": real_out.detach().mean(), "d/fake": fake_out.detach().mean()}
+
+    def generator_loss(self, n: int) -> dict[str, torch.Tensor]:
+        return {"loss/g": self.loss.g_loss(self.discriminator(self.generator(self.noise(n))))}
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        real = batch[0]
+        with self.toggled_optimizer(opt_d):
+            with torch.no_grad():
+                fake = self.generator(self.noise(real.shape[0]))
+            d_out = self.discriminator_loss(real, fake)
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(d_out["loss/d"])
+            opt_d.step()
+        self.d_since_g += 1
+        metrics = d_out
+
+        if self.d_since_g >= self.critic_steps(self.g_step):
+            with self.toggled_optimizer(opt_g):
+                g_out = self.generator_loss(self.g_batch_size or real.shape[0])
+                opt_g.zero_grad(set_to_none=True)
+                self.manual_backward(g_out["loss/g"])
+                opt_g.step()
+            self.g_step += 1
+            self.d_since_g = 0
+            metrics = {**d_out, **g_out}
+        self.log_step({k: v.detach() for k, v in metrics.items()})

@@ -1,0 +1,12 @@
+"""Architectures. Networks know nothing about losses: they map noise to data and data to scores."""
+
+from genzoo.nets.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_geometry
+from genzoo.nets.mlp import MLPDiscriminator, MLPGenerator
+
+__all__ = [
+    "DCGANDiscriminator",
+    "DCGANGenerator",
+    "MLPDiscriminator",
+    "MLPGenerator",
+    "dcgan_geometry",
+]

@@ -1,0 +1,88 @@
+"""DCGAN-style conv nets (Radford et al. 2016) that adapt to the data's size and channels.
+
+A square image of side ``s = b * 2**n`` (3 <= b <= 8, n >= 1) is generated from a b x b seed
+by n stride-2 transposed convolutions; the discriminator mirrors it. 16, 28, 32 and 64 px (and
+8, 12, 20, 24, 40, 48, 56, 96, 128 ...) all work; other sizes get an error naming the ones that do.
+"""
+
+from __future__ import annotations
+
+from genzoo.errors import ConfigError
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+
+from genzoo.nets.common import norm2d
+
+
+def dcgan_geometry(size: int) -> tuple[int, int]:
+    """Return (base, n_up) with size == base * 2**n_up, the most up-sampling steps possible."""
+    best = None
+    n = 1
+    while size % (2**n) == 0 and size // (2**n) >= 3:
+        base = size // (2**n)
+        if base <= 8:
+            best = (base, n)
+        n += 1
+    if best is None:
+        ok = sorted({b * 2**k for b in range(3, 9) for k in range(1, 6) if b * 2**k <= 128})
+        raise ConfigError(
+            f"The DCGAN nets cannot produce images of size {size}: the size must be b * 2**n with "
+            f"3 <= b <= 8 and n >= 1. Sizes that work: {', '.join(map(str, ok))}. "
+            f"Set data.size to one of them, or use net=mlp, which takes any size."
+        )
+    return best
+
+
+def _check_image_shape(shape: Sequence[int]) -> tuple[int, int]:
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise ConfigError(
+            f"The DCGAN nets need square images (C, H, H); the data has shape {tuple(shape)}. "
+            "For 2-D toy data use net=mlp."
+        )
+    return shape[0], shape[1]
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(self, shape: Sequence[int], z_dim: int = 64, width: int = 64, norm: str = "batch") -> None:
+        super().__init__()
+        channels, size = _check_image_shape(shape)
+        base, n_up = dcgan_geometry(size)
+        self.shape = tuple(shape)
+        self.z_dim = z_dim
+        widths = [width * 2 ** (n_up - 1 - i) for i in range(n_up)]  # e.g. 4w, 2w, w
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(z_dim, widths[0], base, 1, 0, bias=False),
+            norm2d(norm, widths[0]),
+            nn.ReLU(True),
+        ]
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), norm2d(norm, b), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(z.shape[0], self.z_dim, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    """Strided convs with LeakyReLU 0.2; no norm on the first layer; one score per sample.
+
+    ``norm=batch`` is the DCGAN paper's; use ``layer`` or ``none`` with a gradient penalty.
+    """
+
+    def __init__(self, shape: Sequence[int], width: int = 64, norm: str = "batch") -> None:
+        super().__init__()
+        channels, size = _check_image_shape(shape)
+        base, n_down = dcgan_geometry(size)
+        widths = [width * 2**i for i in range(n_down)]  # w, 2w, 4w
+        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers += [nn.Conv2d(a, b, 4, 2, 1, bias=norm == "none"), norm2d(norm, b), nn.LeakyReLU(0.2, True)]
+        layers.append(nn.Conv2d(widths[-1], 1, base, 1, 0))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten()
