@@ -23,9 +23,14 @@ FAST = [
     "callbacks.rich_progress_bar=null",
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
-    "net.generator.width=8",
-    "net.discriminator.width=8",
 ]
+SMALL_DCGAN = ["net.generator.width=8", "net.discriminator.width=8"]
+
+
+def fast(*overrides: str) -> list[str]:
+    """FAST + small DCGAN widths (unless the run uses MLP nets) + the given overrides."""
+    mlp = any(o in ("net=mlp", "data=toy2d") or o.startswith("experiment=gan_toy2d") for o in overrides)
+    return [*FAST, *([] if mlp else SMALL_DCGAN), *overrides]
 
 
 @pytest.fixture

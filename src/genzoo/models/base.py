@@ -10,6 +10,17 @@ import pytorch_lightning as pl
 import torch
 
 
+def _numpy_state_to_safe(state: tuple) -> dict[str, Any]:
+    """NumPy's RNG state in types that ``torch.load(weights_only=True)`` accepts."""
+    name, keys, pos, has_gauss, cached = state
+    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached": float(cached)}
+
+
+def _numpy_state_from_safe(state: dict[str, Any]) -> tuple:
+    return (state["name"], state["keys"].numpy().astype(np.uint32), state["pos"], state["has_gauss"], state["cached"])
+
+
 class GenerativeModule(pl.LightningModule):
     """Base of every family. Subclasses use manual optimisation and implement ``training_step``
     and ``sample``.
@@ -60,7 +71,7 @@ class GenerativeModule(pl.LightningModule):
             "rng": {
                 "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                "numpy": np.random.get_state(),
+                "numpy": _numpy_state_to_safe(np.random.get_state()),
                 "python": random.getstate(),
             },
         }
@@ -75,5 +86,5 @@ class GenerativeModule(pl.LightningModule):
         torch.set_rng_state(rng["torch"])
         if rng["cuda"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
-        np.random.set_state(rng["numpy"])
+        np.random.set_state(_numpy_state_from_safe(rng["numpy"]))
         random.setstate(rng["python"])
