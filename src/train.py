@@ -20,13 +20,13 @@ def _user_error(exc: BaseException) -> GenzooError | None:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from genzoo.training import train
+    from genzoo.training import is_multirun, train
 
     try:
         metrics = train(cfg)
     except Exception as exc:
         err = _user_error(exc)
-        if err is None:
+        if err is None or is_multirun():  # in a sweep, let Hydra record the failed job and go on
             raise
         print(f"\nError: {err}", file=sys.stderr)
         sys.exit(2)

@@ -65,13 +65,13 @@ def trainer_arguments(cfg: DictConfig, model: GenerativeModule) -> dict[str, Any
         out["max_steps"] = model.lightning_steps(int(g_steps))
     if t.get("strategy", "auto") == "auto" and (_device_count(t.get("devices", 1)) > 1 or t.get("num_nodes", 1) > 1):
         strategy = model.ddp_strategy
-        if _is_multirun():  # Lightning cannot re-launch a script inside a Hydra multirun job
+        if is_multirun():  # Lightning cannot re-launch a script inside a Hydra multirun job
             strategy = strategy.replace("ddp", "ddp_spawn", 1)
         out["strategy"] = strategy
     return out
 
 
-def _is_multirun() -> bool:
+def is_multirun() -> bool:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -115,7 +115,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
             wandb.finish()
 
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    metrics = {k: float(v) for k, v in {**trainer.callback_metrics, **model.last_metrics}.items()}
+    metrics["g_step"] = float(model.g_step)
     if trainer.is_global_zero:
         print(summary(cfg, trainer, model, loggers))
     return metrics

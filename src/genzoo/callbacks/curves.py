@@ -21,20 +21,20 @@ class LossCurves(pl.Callback):
         self._last = -1
         self.path: Path | None = None
 
-    def _record(self, trainer, g: int) -> None:
+    def _record(self, pl_module, g: int) -> None:
         self._last = g
-        for k, v in trainer.callback_metrics.items():
+        for k, v in pl_module.last_metrics.items():
             if k.startswith(self.prefix):
                 self.history.setdefault(k, []).append((g, float(v)))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         g = pl_module.g_step
         if g != self._last and g % self.every == 0:
-            self._record(trainer, g)
+            self._record(pl_module, g)
 
     def on_train_end(self, trainer, pl_module) -> None:
         if pl_module.g_step != self._last:
-            self._record(trainer, pl_module.g_step)
+            self._record(pl_module, pl_module.g_step)
         if not trainer.is_global_zero or not self.history:
             return
         import matplotlib
