@@ -1,0 +1,174 @@
+"""DataModule base, in-memory datasets and a sampler that makes a mid-epoch resume exact.
+
+Batches are ``(x,)`` or ``(x, y)``: ``x`` float in [-1, 1] (NCHW images, or N x 2 toy points),
+``y`` integer labels where the dataset has them.
+
+Exact resume: Lightning 2.x saves and restores the state of any train loader that implements
+``state_dict``/``load_state_dict`` (its ``_Stateful`` protocol) and restores it right before the
+first ``iter()``. ``ResumableLoader`` reports the epoch and the number of batches the training
+loop has *consumed* (counted in ``GenDataModule.on_before_batch_transfer``, so the batch
+Lightning prefetches is not counted), and ``ResumableSampler`` skips exactly those on resume.
+The permutation of epoch e is a pure function of (seed, e), so it is the same after a restart.
+"""
+
+from __future__ import annotations
+
+from genzoo.errors import ConfigError
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+
+def to_unit_range(x: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float [-1, 1]; float tensors pass through."""
+    if x.dtype == torch.uint8:
+        return x.float().div_(127.5).sub_(1.0)
+    return x
+
+
+def passthrough_collate(batch: Any) -> Any:
+    """Collate for datasets whose ``__getitems__`` already returns a whole batch."""
+    return batch
+
+
+class TensorImages(Dataset):
+    """A dataset held in memory as tensors; a batch is one indexing op, no per-sample Python.
+
+    ``x`` is stored compactly (uint8 for images) and converted to [-1, 1] per batch.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
+        self.x = x
+        self.y = y
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
+        return self.__getitems__([i])
+
+    def __getitems__(self, idx: Sequence[int]) -> tuple[torch.Tensor, ...]:
+        idx_t = torch.as_tensor(idx, dtype=torch.long)
+        x = to_unit_range(self.x[idx_t])
+        return (x,) if self.y is None else (x, self.y[idx_t])
+
+
+class ResumableSampler(DistributedSampler):
+    """Shuffled indices of one rank, reproducible per (seed, epoch), able to skip consumed batches.
+
+    It subclasses ``DistributedSampler`` so that Lightning leaves it in place under DDP; it
+    shards itself with the rank and world size it is given.
+    """
+
+    def __init__(self, dataset: Dataset, batch_size: int, num_replicas: int = 1, rank: int = 0,
+                 seed: int = 0, shuffle: bool = True) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=True)
+        self.batch_size = batch_size
+        self.consumed = 0  # batches of the current epoch the training loop has taken
+        self._skip = 0
+
+    def __iter__(self):
+        n = len(self.dataset)
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(n, generator=g)
+        else:
+            order = torch.arange(n)
+        order = order[: self.total_size][self.rank :: self.num_replicas]
+        skip, self._skip = self._skip, 0
+        self.consumed = skip
+        return iter(order[skip * self.batch_size :].tolist())
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "consumed": self.consumed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self._skip = state["epoch"], state["consumed"]
+        if self._skip * self.batch_size >= self.num_samples - self.batch_size + 1:  # epoch was finished
+            self.epoch, self._skip = self.epoch + 1, 0
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader whose position Lightning checkpoints (see the module docstring)."""
+
+    def state_dict(self) -> dict[str, int]:
+        return self.sampler.state_dict()
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.sampler.load_state_dict(state)
+
+
+class GenDataModule(pl.LightningDataModule):
+    """Base of every genzoo DataModule.
+
+    Subclasses implement ``shape`` (known from the config, before any data is read),
+    ``num_classes`` (None when unlabelled) and ``build_dataset()``.
+    """
+
+    def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.train_set: Dataset | None = None
+        self._sampler: ResumableSampler | None = None
+
+    # --- to implement -------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    @property
+    def num_classes(self) -> int | None:
+        return None
+
+    def build_dataset(self) -> Dataset:
+        raise NotImplementedError
+
+    # --- Lightning hooks --------------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is None:
+            self.train_set = self.build_dataset()
+            if len(self.train_set) < self.batch_size:
+                raise ConfigError(
+                    f"{type(self).__name__} has {len(self.train_set)} samples, fewer than one batch "
+                    f"(data.batch_size={self.batch_size}). Lower data.batch_size or add data."
+                )
+
+    def train_dataloader(self) -> DataLoader:
+        self.setup("fit")
+        world, rank = 1, 0
+        if self.trainer is not None:
+            world, rank = self.trainer.world_size, self.trainer.global_rank
+        self._sampler = ResumableSampler(self.train_set, self.batch_size, world, rank, seed=self.seed)
+        batched = callable(getattr(self.train_set, "__getitems__", None))
+        return ResumableLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            sampler=self._sampler,
+            drop_last=True,
+            num_workers=self.num_workers,
+            collate_fn=passthrough_collate if batched else None,
+            persistent_workers=self.num_workers > 0,
+            # Creating an iterator draws a seed from the loader's generator; a private one keeps the
+            # global RNG (model noise) untouched, so a resumed run draws the same noise as an uninterrupted one.
+            generator=torch.Generator().manual_seed(self.seed),
+        )
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if self._sampler is not None and self.trainer is not None and self.trainer.training:
+            self._sampler.consumed += 1
+        return batch
+
+    def sample_real(self, n: int) -> torch.Tensor:
+        """``n`` real examples in [-1, 1] (the first n of a fixed shuffle), for plots and metrics."""
+        self.setup("fit")
+        g = torch.Generator().manual_seed(self.seed)
+        idx = torch.randperm(len(self.train_set), generator=g)[:n].tolist()
+        if callable(getattr(self.train_set, "__getitems__", None)):
+            return self.train_set.__getitems__(idx)[0]
+        return torch.stack([self.train_set[i][0] for i in idx])

@@ -1,0 +1,78 @@
+"""Real datasets through torchvision, loaded once into memory as uint8 tensors."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from genzoo.data.base import GenDataModule, TensorImages
+from genzoo.errors import DatasetNotFoundError
+from genzoo.data.embedded import resize_images
+
+
+def missing_dataset(name: str, looked: str, page: str) -> DatasetNotFoundError:
+    return DatasetNotFoundError(
+        f"{name} was not found: looked in {looked}. Set data.download=true to download it there, "
+        f"point data.root at the folder that holds it, or get it from {page}."
+    )
+
+
+class _TorchvisionImages(GenDataModule):
+    """Loads a torchvision dataset's ``.data``/``.targets`` into memory (no per-sample PIL)."""
+
+    tv_name: str
+    page: str
+    channels: int
+    native: int
+
+    def __init__(self, root: str = "data", download: bool = False, train: bool = True,
+                 size: int | None = None, **kw) -> None:
+        super().__init__(**kw)
+        self.root = os.path.expanduser(str(root))
+        self.download = download
+        self.train = train
+        self.size = size or self.native
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.channels, self.size, self.size)
+
+    @property
+    def num_classes(self) -> int:
+        return 10
+
+    def _tv_dataset(self):
+        import torchvision.datasets as tvd
+
+        cls = getattr(tvd, self.tv_name)
+        try:
+            return cls(self.root, train=self.train, download=self.download)
+        except RuntimeError as e:  # torchvision: "Dataset not found or corrupted ..."
+            looked = os.path.join(self.root, getattr(cls, "base_folder", os.path.join(self.tv_name, "raw")))
+            raise missing_dataset(self.tv_name, looked, self.page) from e
+
+    def prepare_data(self) -> None:
+        if self.download:
+            self._tv_dataset()
+
+    def build_dataset(self) -> TensorImages:
+        ds = self._tv_dataset()
+        x = torch.as_tensor(np.asarray(ds.data))
+        x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2).contiguous()  # NHWC -> NCHW
+        if self.size != self.native:
+            x = resize_images(x.float().div(127.5).sub(1), self.size)
+        return TensorImages(x, torch.as_tensor(np.asarray(ds.targets)).long())
+
+
+class MNIST(_TorchvisionImages):
+    tv_name, page, channels, native = "MNIST", "http://yann.lecun.com/exdb/mnist/", 1, 28
+
+
+class FashionMNIST(_TorchvisionImages):
+    tv_name, page, channels, native = "FashionMNIST", "https://github.com/zalandoresearch/fashion-mnist", 1, 28
+
+
+class CIFAR10(_TorchvisionImages):
+    tv_name, page, channels, native = "CIFAR10", "https://www.cs.toronto.edu/~kriz/cifar.html", 3, 32
