@@ -1,8 +1,9 @@
 """Callbacks: checkpoints on generator steps, sample grids, loss curves."""
 
 from genzoo.callbacks.checkpoint import GeneratorStepCheckpoint
+from genzoo.callbacks.critic import CriticDiagnostics
 from genzoo.callbacks.curves import LossCurves
 from genzoo.callbacks.images import save_grid, save_scatter
 from genzoo.callbacks.samples import SampleGrid
 
-__all__ = ["GeneratorStepCheckpoint", "LossCurves", "SampleGrid", "save_grid", "save_scatter"]
+__all__ = ["CriticDiagnostics", "GeneratorStepCheckpoint", "LossCurves", "SampleGrid", "save_grid", "save_scatter"]

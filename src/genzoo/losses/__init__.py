@@ -1,5 +1,11 @@
 """Losses as pure functions of network outputs."""
 
 from genzoo.losses.adversarial import AdversarialLoss, Minimax, NonSaturating, gan_value
+from genzoo.losses.wasserstein import (
+    PENALTIES, Wasserstein, critic_input_gradient_norm, gradient_penalty, interpolate,
+)
 
-__all__ = ["AdversarialLoss", "Minimax", "NonSaturating", "gan_value"]
+__all__ = [
+    "PENALTIES", "AdversarialLoss", "Minimax", "NonSaturating", "Wasserstein", "critic_input_gradient_norm",
+    "gan_value", "gradient_penalty", "interpolate",
+]

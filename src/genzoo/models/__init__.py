@@ -2,5 +2,6 @@
 
 from genzoo.models.base import GenerativeModule
 from genzoo.models.gan import GAN
+from genzoo.models.wgan import WGAN, WGANGP
 
-__all__ = ["GAN", "GenerativeModule"]
+__all__ = ["GAN", "WGAN", "WGANGP", "GenerativeModule"]

@@ -37,6 +37,8 @@ class GAN(GenerativeModule):
         compatible_losses: Sequence[str] | None = None,
         num_classes: int | None = None,
         name: str = "gan",
+        scheduler_g: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+        scheduler_d: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
     ) -> None:
         super().__init__()
         if compatible_losses is not None and loss.name not in compatible_losses:
@@ -54,6 +56,8 @@ class GAN(GenerativeModule):
         self.n_critic = n_critic
         self.g_batch_size = g_batch_size
         self._optimizer_g, self._optimizer_d = optimizer_g, optimizer_d
+        self._scheduler_g, self._scheduler_d = scheduler_g, scheduler_d
+        self.name = name
         self.d_since_g = 0  # critic steps taken since the last generator step
 
     # --- schedule -----------------------------------------------------------------------------
@@ -80,7 +84,18 @@ class GAN(GenerativeModule):
 
     # --- training ----------------------------------------------------------------------------------
     def configure_optimizers(self):
-        return [self._optimizer_g(self.generator.parameters()), self._optimizer_d(self.discriminator.parameters())]
+        opts = [self._optimizer_g(self.generator.parameters()), self._optimizer_d(self.discriminator.parameters())]
+        scheds = [make(opt) for make, opt in zip((self._scheduler_g, self._scheduler_d), opts) if make is not None]
+        return (opts, scheds) if scheds else opts
+
+    def after_critic_step(self) -> None:
+        """Called after every critic optimiser step (WGAN clips the critic's weights here)."""
+
+    def _step_schedulers(self) -> None:
+        # Schedulers advance once per generator step (papers state decay in generator iterations).
+        scheds = self.lr_schedulers()
+        for sch in scheds if isinstance(scheds, list) else [scheds] if scheds is not None else []:
+            sch.step()
 
     def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         """The critic's objective; returns the loss to minimise under "loss/d" plus diagnostics."""
@@ -101,6 +116,7 @@ class GAN(GenerativeModule):
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(d_out["loss/d"])
             opt_d.step()
+        self.after_critic_step()
         self.d_since_g += 1
         metrics = d_out
 
@@ -112,5 +128,6 @@ class GAN(GenerativeModule):
                 opt_g.step()
             self.g_step += 1
             self.d_since_g = 0
+            self._step_schedulers()
             metrics = {**d_out, **g_out}
         self.log_step({k: v.detach() for k, v in metrics.items()})

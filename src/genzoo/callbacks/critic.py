@@ -1,0 +1,93 @@
+"""Critic diagnostics during training: weight histogram (C11) and per-layer gradient norms (C12)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from genzoo.callbacks.images import log_image
+from genzoo.metrics.critic import clipped_fraction, layer_input_grad_norms, weight_values
+
+
+class CriticDiagnostics(pl.Callback):
+    """Every ``every_n_g_steps`` generator steps (and at the end): histogram of the critic's weights
+    and the per-layer input-gradient norms on a real batch, logged (W&B histograms and scalars)
+    and plotted to ``{dirpath}/critic_weights.png`` and ``{dirpath}/critic_grad_norms.png``."""
+
+    def __init__(self, dirpath: str, every_n_g_steps: int = 500, clip_value: float | None = None) -> None:
+        self.dirpath = Path(dirpath)
+        self.every = every_n_g_steps
+        self.clip_value = clip_value
+        self.history: list[tuple[int, list[float]]] = []
+        self._last = -1
+
+    def _measure(self, trainer, pl_module, batch) -> None:
+        g = pl_module.g_step
+        self._last = g
+        critic = pl_module.discriminator
+        with torch.enable_grad():
+            norms = layer_input_grad_norms(critic, batch[0][:64])
+        self.history.append((g, norms))
+        w = weight_values(critic)
+        c = self.clip_value or getattr(pl_module, "clip_value", None)
+        metrics = {f"critic/grad_norm_layer{i}": v for i, v in enumerate(norms)}
+        if c:
+            metrics["critic/clipped_fraction"] = clipped_fraction(w, c)
+        metrics["g_step"] = g
+        pl_module.last_metrics = {**pl_module.last_metrics, **{k: torch.tensor(float(v)) for k, v in metrics.items()}}
+        from pytorch_lightning.loggers import WandbLogger
+
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                import wandb
+
+                logger.experiment.log({**metrics, "critic/weights": wandb.Histogram(w.numpy())})
+        self._weights = w
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        g = pl_module.g_step
+        if trainer.is_global_zero and g != self._last and self.every > 0 and g % self.every == 0 and g > 0:
+            self._measure(trainer, pl_module, batch)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero:
+            return
+        if pl_module.g_step != self._last:
+            batch = (trainer.datamodule.sample_real(64).to(pl_module.device),)
+            self._measure(trainer, pl_module, batch)
+        self.plot(pl_module)
+        for name in ("critic_weights", "critic_grad_norms"):
+            log_image(trainer, name, self.dirpath / f"{name}.png", pl_module.g_step)
+
+    def plot(self, pl_module) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
+        ax.hist(self._weights.numpy(), bins=100)
+        ax.set_title(f"critic weights at generator step {pl_module.g_step}")
+        fig.tight_layout()
+        fig.savefig(self.dirpath / "critic_weights.png")
+        plt.close(fig)
+        fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
+        for g, norms in self.history[-5:]:
+            ax.plot(range(1, len(norms) + 1), norms, marker="o", label=f"g {g}")
+        ax.set_yscale("log")
+        ax.set_xlabel("critic layer (input side first)")
+        ax.set_ylabel("||d D / d layer input||")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(self.dirpath / "critic_grad_norms.png")
+        plt.close(fig)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": self.history, "last": self._last}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history, self._last = state_dict["history"], state_dict["last"]

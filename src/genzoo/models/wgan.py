@@ -1,0 +1,69 @@
+"""The Wasserstein GANs: small overrides of the adversarial family.
+
+- ``WGAN`` (Arjovsky, Chintala, Bottou 2017): clip every critic weight to [-c, c] after each critic
+  step; optionally the paper's schedule of 100 critic steps for the first 25 generator steps and
+  every 500th (seed claims C9, C10, C11).
+- ``WGANGP`` (Gulrajani et al. 2017): instead of clipping, add lambda * penalty on points between
+  real and fake samples; two-sided, one-sided or the seed notes' finite-difference form (C13-C15).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from genzoo.errors import ConfigError
+from genzoo.losses import PENALTIES, gradient_penalty
+from genzoo.models.gan import GAN
+
+
+class _WassersteinMixin:
+    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = super().discriminator_loss(real, fake)
+        out["wasserstein/estimate"] = out["d/real"] - out["d/fake"]  # E D(real) - E D(fake)
+        return out
+
+
+class WGAN(_WassersteinMixin, GAN):
+    def __init__(self, *args, clip_value: float = 0.01, paper_schedule: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if clip_value <= 0:
+            raise ConfigError(f"model.clip_value must be > 0, got {clip_value}.")
+        self.clip_value = clip_value
+        self.paper_schedule = paper_schedule
+
+    def critic_steps(self, g_step: int) -> int:
+        if self.paper_schedule and (g_step < 25 or g_step % 500 == 0):
+            return 100
+        return self.n_critic
+
+    @torch.no_grad()
+    def after_critic_step(self) -> None:
+        for p in self.discriminator.parameters():
+            p.clamp_(-self.clip_value, self.clip_value)
+
+
+class WGANGP(_WassersteinMixin, GAN):
+    def __init__(self, *args, penalty: str = "two_sided", penalty_weight: float = 10.0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if penalty not in PENALTIES:
+            raise ConfigError(f"Unknown model.penalty={penalty!r}; choose one of {', '.join(PENALTIES)}.")
+        bn = [n for n, m in self.discriminator.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if bn:
+            raise ConfigError(
+                f"model={self.name} penalises each sample's gradient, and BatchNorm in the critic ({bn[0]}) "
+                "couples the samples of a batch, which makes that penalty invalid. Set "
+                "net.discriminator.norm=layer (recommended) or net.discriminator.norm=none."
+            )
+        self.penalty, self.penalty_weight = penalty, penalty_weight
+
+    def _grad_scaler(self):
+        trainer = self._trainer
+        return getattr(trainer.precision_plugin, "scaler", None) if trainer is not None else None
+
+    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = super().discriminator_loss(real, fake)
+        gp = gradient_penalty(self.discriminator, real, fake, self.penalty, scaler=self._grad_scaler())
+        out["penalty"] = gp.detach()
+        out["loss/d"] = out["loss/d"] + self.penalty_weight * gp
+        return out
