@@ -1,4 +1,4 @@
-"""Time genzoo's GAN training step against a plain PyTorch loop doing the same maths.
+"""Time genzoo's GAN and WGAN-GP training steps against a plain PyTorch loop doing the same maths.
 
 Same nets (the default DCGAN on 16 px digits), batch size, optimisers, threads and in-memory data;
 the plain loop does exactly what GAN.training_step does (critic step with G frozen, generator step
@@ -7,7 +7,10 @@ CSV logging every 10 steps and the loss-curve callback; the progress bar, checkp
 callbacks (periodic I/O, not per-step work) are off. Blocks alternate (plain, genzoo, plain, ...)
 and the ratio of medians is printed. The 2 shared cores are noisy: compare ratios, not seconds.
 
-    python benchmarks/bench_gan_step.py [--steps 300] [--repeats 3] [--ddp]
+    python benchmarks/bench_gan_step.py [--steps 300] [--repeats 3] [--models gan wgan_gp] [--ddp]
+
+For wgan_gp (n_critic 5, two-sided penalty, LayerNorm critic) a "step" is one generator step,
+i.e. 5 critic steps with the penalty's double backward plus 1 generator step.
 
 --ddp also times 2 DDP CPU processes (ddp_spawn, find_unused_parameters=True, 1 thread each,
 global batch 2x) against one process with 2 threads, in samples per second.
@@ -57,16 +60,18 @@ class Timer(pl.Callback):
         self.warmup, self.t0, self.g0, self.result = warmup, None, 0, None
 
     def on_train_batch_end(self, trainer, pl_module, *args) -> None:
+        now = time.perf_counter()
         if self.t0 is None and pl_module.g_step >= self.warmup:
-            self.t0, self.g0 = time.perf_counter(), pl_module.g_step
+            self.t0, self.g0 = now, pl_module.g_step
+        self.t1, self.g1 = now, pl_module.g_step  # end-of-run work (plots) is not a training step
 
     def on_train_end(self, trainer, pl_module) -> None:
         if self.t0 is not None and trainer.is_global_zero:
-            self.result = (time.perf_counter() - self.t0) / (pl_module.g_step - self.g0)
+            self.result = (self.t1 - self.t0) / (self.g1 - self.g0)
             print(f"BENCH_SEC_PER_G_STEP {self.result}", flush=True)
 
 
-def genzoo_step_time(steps: int, warmup: int, extra=()) -> float:
+def genzoo_step_time(steps: int, warmup: int, extra=(), model: str = "gan") -> float:
     import genzoo.training as tr
 
     timer = Timer(warmup)
@@ -81,44 +86,49 @@ def genzoo_step_time(steps: int, warmup: int, extra=()) -> float:
     tr.instantiate_group = with_timer
     try:
         with tempfile.TemporaryDirectory() as d:
-            tr.train(compose([*OVERRIDES, f"trainer.max_steps={steps + warmup}", *extra], d))
+            tr.train(compose([*OVERRIDES, f"model={model}", f"trainer.max_steps={steps + warmup}", *extra], d))
     finally:
         tr.instantiate_group = orig
     return timer.result
 
 
-def plain_step_time(steps: int, warmup: int) -> float:
-    """The same maths as GAN.training_step (n_critic = 1), in a bare loop."""
+def plain_step_time(steps: int, warmup: int, model: str = "gan") -> float:
+    """The same maths as GAN.training_step / WGANGP (critic steps, then a generator step), in a bare loop."""
     from genzoo.data import Digits
-    from genzoo.losses import NonSaturating
+    from genzoo.losses import NonSaturating, Wasserstein, gradient_penalty
     from genzoo.nets import DCGANDiscriminator, DCGANGenerator
 
     torch.manual_seed(0)
     dm = Digits(size=16, batch_size=64)
     dm.setup()
     ds, n, bs, z_dim = dm.train_set, len(dm.train_set), 64, 64
-    G, D = DCGANGenerator((1, 16, 16), z_dim=z_dim), DCGANDiscriminator((1, 16, 16))
-    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    loss = NonSaturating()
+    gp = model == "wgan_gp"
+    G, D = DCGANGenerator((1, 16, 16), z_dim=z_dim), DCGANDiscriminator((1, 16, 16), norm="layer" if gp else "batch")
+    lr, betas, n_critic = (1e-4, (0.0, 0.9), 5) if gp else (2e-4, (0.5, 0.999), 1)
+    opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=betas)
+    loss = Wasserstein() if gp else NonSaturating()
     g = torch.Generator().manual_seed(0)
     perm, pos, t0 = torch.randperm(n, generator=g), 0, None
     for step in range(steps + warmup):
         if step == warmup:
             t0 = time.perf_counter()
-        if pos + bs > n:
-            perm, pos = torch.randperm(n, generator=g), 0
-        (real, _) = ds.__getitems__(perm[pos : pos + bs].tolist())
-        pos += bs
-        # critic step, generator frozen
-        G.requires_grad_(False)
-        with torch.no_grad():
-            fake = G(torch.randn(bs, z_dim))
-        d_loss = loss.d_loss(D(real), D(fake))
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-        G.requires_grad_(True)
+        for _ in range(n_critic):  # each critic step on a fresh real batch
+            if pos + bs > n:
+                perm, pos = torch.randperm(n, generator=g), 0
+            (real, _) = ds.__getitems__(perm[pos : pos + bs].tolist())
+            pos += bs
+            G.requires_grad_(False)
+            with torch.no_grad():
+                fake = G(torch.randn(bs, z_dim))
+            d_loss = loss.d_loss(D(real), D(fake))
+            if gp:
+                d_loss = d_loss + 10.0 * gradient_penalty(D, real, fake)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            G.requires_grad_(True)
+            float(d_loss)
         # generator step, critic frozen
         D.requires_grad_(False)
         g_loss = loss.g_loss(D(G(torch.randn(bs, z_dim))))
@@ -136,17 +146,24 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--models", nargs="+", default=["gan", "wgan_gp"], choices=["gan", "wgan_gp"])
     ap.add_argument("--ddp", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    plain, genzoo = [], []
-    for r in range(a.repeats):
-        plain.append(plain_step_time(a.steps, a.warmup))
-        genzoo.append(genzoo_step_time(a.steps, a.warmup))
-        print(f"repeat {r}: plain {plain[-1] * 1e3:.2f} ms/step   genzoo {genzoo[-1] * 1e3:.2f} ms/step", flush=True)
-    ratio = statistics.median(genzoo) / statistics.median(plain)
-    print(f"\nGAN step (DCGAN, digits 16 px, batch 64, {a.threads} threads): "
-          f"genzoo / plain = {ratio:.3f}   (target <= 1.05; medians of {a.repeats})")
+    results = {}
+    for model in a.models:
+        steps = a.steps if model == "gan" else max(a.steps // 5, 20)
+        plain, genzoo = [], []
+        for r in range(a.repeats):
+            plain.append(plain_step_time(steps, a.warmup, model))
+            genzoo.append(genzoo_step_time(steps, a.warmup, model=model))
+            print(f"{model} repeat {r}: plain {plain[-1] * 1e3:.2f} ms/g-step   genzoo {genzoo[-1] * 1e3:.2f} ms/g-step",
+                  flush=True)
+        results[model] = statistics.median(genzoo) / statistics.median(plain)
+    print()
+    for model, ratio in results.items():
+        print(f"{model} generator step (DCGAN, digits 16 px, batch 64, {a.threads} threads): "
+              f"genzoo / plain = {ratio:.3f}   (target <= 1.05; medians of {a.repeats})")
     if a.ddp:
         one = genzoo_step_time(a.steps, a.warmup)
         two = genzoo_step_time(a.steps, a.warmup, ["trainer.devices=2", "trainer.accelerator=cpu",

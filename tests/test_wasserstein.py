@@ -314,3 +314,25 @@ def test_cli_design_card_command_wgan_gp_celeba_4_devices(tmp_path):
     assert "Trained 2 generator steps (6 optimiser steps)" in r.stdout
     (run,) = sorted((tmp_path / "outputs" / "train" / "runs").glob("*"))
     assert (run / "samples" / "last.png").is_file() and (run / "plots" / "critic_grad_norms.png").is_file()
+
+
+@pytest.mark.parametrize("size,channels", [(16, 1), (32, 3), (64, 3)])
+def test_resnet_nets_shapes(size, channels):
+    from genzoo.nets import ResNetDiscriminator, ResNetGenerator
+
+    G, D = ResNetGenerator((channels, size, size), z_dim=16, width=8), ResNetDiscriminator((channels, size, size), width=8)
+    x = G(torch.randn(3, 16))
+    assert x.shape == (3, channels, size, size) and D(x).shape == (3,)
+    with pytest.raises(Exception, match="power of two"):
+        ResNetDiscriminator((1, 28, 28))
+
+
+def test_cifar10_recipe_decays_lr_linearly_per_generator_step(compose_cfg):
+    cfg = compose_cfg(*fast("experiment=wgan_gp_cifar10", "data=digits", "data.size=32", "trainer.max_steps=2",
+                            "model.n_critic=2", "model.g_batch_size=16", "data.batch_size=8",
+                            "model.scheduler_g.total_iters=4", "model.scheduler_d.total_iters=4"))
+    train(cfg)
+    ckpt = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=False)
+    lrs = [s["param_groups"][0]["lr"] for s in ckpt["optimizer_states"]]
+    assert lrs == pytest.approx([1e-4, 1e-4])  # 2e-4 * (1 - 2/4) after 2 of 4 generator steps
+    assert ckpt["global_step"] == 2 * 3

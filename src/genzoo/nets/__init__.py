@@ -2,11 +2,14 @@
 
 from genzoo.nets.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_geometry
 from genzoo.nets.mlp import MLPDiscriminator, MLPGenerator
+from genzoo.nets.resnet import ResNetDiscriminator, ResNetGenerator
 
 __all__ = [
     "DCGANDiscriminator",
     "DCGANGenerator",
     "MLPDiscriminator",
     "MLPGenerator",
+    "ResNetDiscriminator",
+    "ResNetGenerator",
     "dcgan_geometry",
 ]

@@ -1,0 +1,86 @@
+"""The residual nets of WGAN-GP's CIFAR-10 experiments (Gulrajani et al. 2017, appendix; their
+``gan_cifar_resnet.py``): a generator of up-sampling residual blocks from a 4x4 seed, and a critic
+of down-sampling residual blocks to 8x8, two more blocks, ReLU, global mean pool and a linear score.
+The critic has no normalisation by default (the paper's), so it suits a gradient penalty.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from genzoo.errors import ConfigError
+from genzoo.nets.common import norm2d
+
+
+def _check(shape: Sequence[int], smallest: int) -> tuple[int, int]:
+    if len(shape) != 3 or shape[1] != shape[2] or shape[1] < smallest or 2 ** round(math.log2(shape[1])) != shape[1]:
+        raise ConfigError(
+            f"The ResNet nets need square images whose side is a power of two >= {smallest} (16, 32, 64, 128); "
+            f"the data has shape {tuple(shape)}. Set data.size accordingly or use net=dcgan."
+        )
+    return shape[0], shape[1]
+
+
+class _UpBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, norm: str) -> None:
+        super().__init__()
+        self.n1, self.c1 = norm2d(norm, c_in), nn.Conv2d(c_in, c_out, 3, 1, 1)
+        self.n2, self.c2 = norm2d(norm, c_out), nn.Conv2d(c_out, c_out, 3, 1, 1)
+        self.skip = nn.Conv2d(c_in, c_out, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.c1(F.interpolate(F.relu(self.n1(x)), scale_factor=2.0, mode="nearest"))
+        h = self.c2(F.relu(self.n2(h)))
+        return h + self.skip(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class _DownBlock(nn.Module):
+    """Residual block for the critic; ``first`` is the paper's 'optimized' block (no pre-activation)."""
+
+    def __init__(self, c_in: int, c_out: int, down: bool, first: bool, norm: str) -> None:
+        super().__init__()
+        self.down, self.first = down, first
+        self.n1, self.c1 = norm2d(norm, c_in) if not first else nn.Identity(), nn.Conv2d(c_in, c_out, 3, 1, 1)
+        self.n2, self.c2 = norm2d(norm, c_out), nn.Conv2d(c_out, c_out, 3, 1, 1)
+        self.skip = nn.Conv2d(c_in, c_out, 1) if (down or c_in != c_out) else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x if self.first else F.relu(self.n1(x))
+        h = self.c2(F.relu(self.n2(self.c1(h))))
+        s = x
+        if self.down:
+            h, s = F.avg_pool2d(h, 2), F.avg_pool2d(s, 2)
+        return h + self.skip(s)
+
+
+class ResNetGenerator(nn.Module):
+    def __init__(self, shape: Sequence[int], z_dim: int = 128, width: int = 128, norm: str = "batch") -> None:
+        super().__init__()
+        channels, size = _check(shape, 8)
+        self.z_dim, self.width = z_dim, width
+        self.fc = nn.Linear(z_dim, 4 * 4 * width)
+        self.blocks = nn.Sequential(*[_UpBlock(width, width, norm) for _ in range(int(math.log2(size // 4)))])
+        self.out = nn.Sequential(norm2d(norm, width), nn.ReLU(), nn.Conv2d(width, channels, 3, 1, 1), nn.Tanh())
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.out(self.blocks(self.fc(z).view(z.shape[0], self.width, 4, 4)))
+
+
+class ResNetDiscriminator(nn.Module):
+    def __init__(self, shape: Sequence[int], width: int = 128, norm: str = "none") -> None:
+        super().__init__()
+        channels, size = _check(shape, 16)
+        n_down = int(math.log2(size // 8))
+        blocks = [_DownBlock(channels, width, down=True, first=True, norm=norm)]
+        blocks += [_DownBlock(width, width, down=True, first=False, norm=norm) for _ in range(n_down - 1)]
+        blocks += [_DownBlock(width, width, down=False, first=False, norm=norm) for _ in range(2)]
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(F.relu(self.blocks(x)).mean(dim=(2, 3))).squeeze(1)
