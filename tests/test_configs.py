@@ -55,5 +55,6 @@ def test_target_names_match_config_names():
 
     for group in ("model", "loss", "data"):
         for option in options(group):
-            target = OmegaConf.load(ROOT / "conf" / group / f"{option}.yaml")._target_
+            node = OmegaConf.load(ROOT / "conf" / group / f"{option}.yaml")
+            target = (node if "_target_" in node else node[group])._target_  # `@package _global_` configs nest it
             assert target.rsplit(".", 1)[-1].lower() == option.replace("_", "").lower(), (group, option, target)
