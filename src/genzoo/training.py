@@ -93,6 +93,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
     callbacks = instantiate_group(cfg.get("callbacks"))
+    if cfg.get("metrics") and "_target_" in cfg.metrics:
+        callbacks.append(hydra.utils.instantiate(cfg.metrics))
     loggers = instantiate_group(cfg.get("logger"))
     if any(type(lg).__name__ == "WandbLogger" for lg in loggers):
         callbacks.append(GeneratorStepAxis())
@@ -133,6 +135,10 @@ def summary(cfg: DictConfig, trainer: pl.Trainer, model: GenerativeModule, logge
             lines.append(f"Samples:        {cb.last_path}")
         if type(cb).__name__ == "LossCurves" and cb.path:
             lines.append(f"Loss curves:    {cb.path}")
+        if type(cb).__name__ == "SampleQuality" and cb.history:
+            g, last = cb.history[-1]
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in last.items())
+            lines.append(f"Metrics (g {g}): {shown}   ({cb.seconds:.1f} s spent evaluating)")
     for lg in loggers:
         name = type(lg).__name__
         if name == "CSVLogger":

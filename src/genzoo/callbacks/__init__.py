@@ -4,6 +4,7 @@ from genzoo.callbacks.checkpoint import GeneratorStepCheckpoint
 from genzoo.callbacks.critic import CriticDiagnostics
 from genzoo.callbacks.curves import LossCurves
 from genzoo.callbacks.images import save_grid, save_scatter
+from genzoo.callbacks.metrics import SampleQuality, log_metrics_now
 from genzoo.callbacks.samples import SampleGrid
 
-__all__ = ["CriticDiagnostics", "GeneratorStepCheckpoint", "LossCurves", "SampleGrid", "save_grid", "save_scatter"]
+__all__ = ["CriticDiagnostics", "GeneratorStepCheckpoint", "LossCurves", "SampleGrid", "SampleQuality", "log_metrics_now", "save_grid", "save_scatter"]

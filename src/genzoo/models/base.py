@@ -77,6 +77,7 @@ class GenerativeModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["genzoo"] = {
+            "config": getattr(self, "run_config", None),  # the resolved run config: eval.py/sample.py rebuild from it
             "counters": self.counters(),
             "rng": {
                 "torch": torch.get_rng_state(),

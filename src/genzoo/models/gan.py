@@ -39,6 +39,7 @@ class GAN(GenerativeModule):
         name: str = "gan",
         scheduler_g: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         scheduler_d: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+        ema_decay: float | None = None,
     ) -> None:
         super().__init__()
         if compatible_losses is not None and loss.name not in compatible_losses:
@@ -59,6 +60,16 @@ class GAN(GenerativeModule):
         self._scheduler_g, self._scheduler_d = scheduler_g, scheduler_d
         self.name = name
         self.d_since_g = 0  # critic steps taken since the last generator step
+        # EMA of the generator only (not the critic); sampling and evaluation use it when present.
+        self.generator_ema = None
+        if ema_decay is not None:
+            if not 0.0 < ema_decay < 1.0:
+                raise ConfigError(f"model.ema_decay must be in (0, 1) or null, got {ema_decay}.")
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            self.generator_ema = AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay),
+                                               use_buffers=True)
+            self.generator_ema.requires_grad_(False)
 
     # --- schedule -----------------------------------------------------------------------------
     def critic_steps(self, g_step: int) -> int:
@@ -78,9 +89,12 @@ class GAN(GenerativeModule):
         return torch.randn(n, self.z_dim, device=self.device)
 
     @torch.no_grad()
-    def sample(self, n: int | None = None, z: torch.Tensor | None = None, y: torch.Tensor | None = None) -> torch.Tensor:
+    def sample(self, n: int | None = None, z: torch.Tensor | None = None, y: torch.Tensor | None = None,
+               ema: bool = True) -> torch.Tensor:
+        """Samples from the EMA generator when there is one (``ema=False``: the trained weights)."""
         z = self.noise(n) if z is None else z.to(self.device)
-        return self.generator(z)
+        g = self.generator_ema.module if (ema and self.generator_ema is not None) else self.generator
+        return g(z)
 
     # --- training ----------------------------------------------------------------------------------
     def configure_optimizers(self):
@@ -129,5 +143,7 @@ class GAN(GenerativeModule):
             self.g_step += 1
             self.d_since_g = 0
             self._step_schedulers()
+            if self.generator_ema is not None:
+                self.generator_ema.update_parameters(self.generator)
             metrics = {**d_out, **g_out}
         self.log_step({k: v.detach() for k, v in metrics.items()})

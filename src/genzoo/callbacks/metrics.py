@@ -1,0 +1,149 @@
+"""Sample-quality metrics during training (FID/KID/IS through an extractor, or toy2d mode metrics)."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.utilities import rank_zero_warn
+
+from genzoo.callbacks.images import log_image
+from genzoo.errors import ConfigError
+from genzoo.metrics import InceptionUnavailable, SampleMetrics, build_extractor, toy2d_metrics
+from genzoo.metrics.sample_quality import count_label, extract
+
+
+def log_metrics_now(trainer: pl.Trainer, metrics: dict[str, float], g_step: int) -> None:
+    """Send metrics to every logger at once (not at Lightning's logging cadence), with ``g_step``."""
+    row = {**metrics, "g_step": float(g_step)}
+    step = trainer.fit_loop.epoch_loop._batches_that_stepped
+    for logger in trainer.loggers:
+        logger.log_metrics(row, step=step)
+    trainer.callback_metrics.update({k: torch.tensor(v) for k, v in row.items()})
+
+
+class SampleQuality(pl.Callback):
+    """Every ``every_n_g_steps`` generator steps and at the end of training, draw ``num_samples``
+    samples (from the EMA generator where there is one, with a fixed seed so that successive
+    evaluations compare like with like) and log sample metrics whose names state the protocol.
+
+    ``extractor``: ``classifier`` | ``inception`` | ``inception_torchscript`` | ``toy2d``.
+    If Inception cannot be loaded the run says so once and goes on; with ``require: true`` it
+    fails before training starts instead.
+    """
+
+    def __init__(self, extractor: str = "classifier", every_n_g_steps: int = 500, num_samples: int = 2000,
+                 split: str = "train", cache_dir: str = ".cache/genzoo", inception_weights: str | None = None,
+                 require: bool = False, num_real: int | None = None, dirpath: str | None = None,
+                 seed: int = 4321) -> None:
+        self.extractor_name, self.every, self.num_samples = extractor, every_n_g_steps, num_samples
+        self.split, self.cache_dir, self.inception_weights = split, cache_dir, inception_weights
+        self.require, self.num_real, self.seed = require, num_real, seed
+        self.dirpath = Path(dirpath) if dirpath else None
+        self.metrics: SampleMetrics | None = None
+        self.disabled = False
+        self.history: list[tuple[int, dict[str, float]]] = []
+        self.seconds = 0.0  # wall time spent evaluating (for the cost share in the summary)
+        self._last = -1
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.metrics is not None or self.disabled or self.extractor_name == "toy2d":
+            if self.extractor_name == "toy2d" and not hasattr(trainer.datamodule, "distribution"):
+                raise ConfigError("metrics=toy2d needs data=toy2d; use metrics=classifier or metrics=inception.")
+            return
+        try:
+            extractor = build_extractor(self.extractor_name, trainer.datamodule, self.cache_dir, self.inception_weights)
+        except InceptionUnavailable as e:
+            if self.require:
+                raise ConfigError(f"{e} (metrics.require=true, so the run stops before training.)") from e
+            rank_zero_warn(f"{e} Training goes on without {self.extractor_name} metrics.")
+            self.disabled = True
+            return
+        self.metrics = SampleMetrics(extractor.to(pl_module.device), trainer.datamodule, self.cache_dir,
+                                     self.num_samples, self.split, self.num_real)
+        if self.extractor_name == "classifier" and trainer.is_global_zero:
+            print(f"Classifier feature extractor: held-out accuracy {extractor.accuracy:.3f}")
+
+    def _samples(self, trainer, pl_module, n: int) -> torch.Tensor:
+        world, rank = trainer.world_size, trainer.global_rank
+        local = math.ceil(n / world)
+        was_training = pl_module.training
+        pl_module.eval()
+        try:
+            with torch.random.fork_rng(devices=[]):  # never disturb the training RNG stream
+                torch.manual_seed(self.seed + rank)
+                chunks = [pl_module.sample(min(500, local - i)) for i in range(0, local, 500)]
+        finally:
+            pl_module.train(was_training)
+        return torch.cat(chunks)
+
+    def _gather(self, pl_module, t: torch.Tensor, n: int) -> torch.Tensor:
+        if pl_module.trainer.world_size == 1:
+            return t[:n]
+        g = pl_module.all_gather(t.to(pl_module.device))
+        return g.reshape(-1, *t.shape[1:])[:n].cpu()
+
+    @torch.no_grad()
+    def evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
+        start = time.perf_counter()
+        samples = self._samples(trainer, pl_module, self.num_samples)
+        if self.extractor_name == "toy2d":
+            out = toy2d_metrics(self._gather(pl_module, samples.float().cpu(), self.num_samples),
+                                trainer.datamodule.distribution, prefix=f"toy2d/{count_label(self.num_samples)}")
+        else:
+            ext = self.metrics.extractor
+            feats, logits = extract(ext, samples, logits=hasattr(ext, "logits"))
+            feats = self._gather(pl_module, feats, self.num_samples)
+            logits = self._gather(pl_module, logits, self.num_samples) if logits is not None else None
+            out = self.metrics.from_features(feats, logits)
+        self.seconds += time.perf_counter() - start
+        return out
+
+    def _run(self, trainer, pl_module) -> None:
+        if self.disabled or pl_module.g_step == self._last:
+            return
+        self._last = pl_module.g_step
+        out = self.evaluate(trainer, pl_module)
+        self.history.append((pl_module.g_step, out))
+        if trainer.is_global_zero:
+            log_metrics_now(trainer, out, pl_module.g_step)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        g = pl_module.g_step
+        if self.every > 0 and g > 0 and g % self.every == 0:
+            self._run(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._run(trainer, pl_module)
+        if trainer.is_global_zero and self.dirpath is not None and self.history:
+            self.plot(trainer, pl_module)
+
+    def plot(self, trainer, pl_module) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        keys = sorted({k for _, m in self.history for k in m})
+        fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), dpi=100, squeeze=False)
+        for ax, k in zip(axes[0], keys):
+            pts = [(g, m[k]) for g, m in self.history if k in m]
+            ax.plot(*zip(*pts), marker="o", lw=1)
+            ax.set_title(k, fontsize=9)
+            ax.set_xlabel("generator step")
+        fig.tight_layout()
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        path = self.dirpath / "metrics.png"
+        fig.savefig(path)
+        plt.close(fig)
+        log_image(trainer, "metric_curves", path, pl_module.g_step)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": self.history, "last": self._last}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history, self._last = state_dict["history"], state_dict["last"]

@@ -1,0 +1,138 @@
+"""Sample metrics as thin layers over torch-fidelity's feature-level functions.
+
+``SampleMetrics`` extracts features of generated samples with any extractor (classifier,
+Inception, TorchScript Inception), takes the real features from an on-disk cache keyed by
+(dataset, split, extractor, resolution), and hands both to torch-fidelity (FID statistics and
+distance, KID, Inception Score). Metric names state the protocol: ``fid/<extractor>/<n>/<split>``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genzoo.metrics.extractors import dataset_key
+
+
+def count_label(n: int) -> str:
+    return f"{n // 1000}k" if n % 1000 == 0 and n >= 1000 else str(n)
+
+
+@torch.no_grad()
+def extract(extractor: torch.nn.Module, images: torch.Tensor, batch_size: int = 250, logits: bool = False):
+    feats, logs = [], []
+    dev = next(extractor.parameters(), torch.empty(0)).device if list(extractor.parameters()) else images.device
+    for i in range(0, len(images), batch_size):
+        x = images[i : i + batch_size].to(dev)
+        feats.append(extractor(x).float().cpu())
+        if logits:
+            logs.append(extractor.logits(x).float().cpu())
+    return torch.cat(feats), (torch.cat(logs) if logits else None)
+
+
+def frechet_distance(feat_a: torch.Tensor, feat_b: torch.Tensor) -> float:
+    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+
+    stat_a, stat_b = fid_features_to_statistics(feat_a.double()), fid_features_to_statistics(feat_b.double())
+    return float(fid_statistics_to_metric(stat_a, stat_b, verbose=False)["frechet_inception_distance"])
+
+
+def kernel_distance(feat_a: torch.Tensor, feat_b: torch.Tensor, subset_size: int = 1000, subsets: int = 50) -> float:
+    from torch_fidelity.metric_kid import kid_features_to_metric
+
+    size = min(subset_size, len(feat_a), len(feat_b))
+    out = kid_features_to_metric(feat_a.double(), feat_b.double(), kid_subset_size=size, kid_subsets=subsets,
+                                 verbose=False)
+    return float(out["kernel_inception_distance_mean"])
+
+
+def inception_score(logits: torch.Tensor, splits: int = 10) -> float:
+    from torch_fidelity.metric_isc import isc_features_to_metric
+
+    return float(isc_features_to_metric(logits.double(), splits=splits)["inception_score_mean"])
+
+
+class SampleMetrics:
+    """FID, KID (and IS where the extractor has logits) of samples against a dataset split."""
+
+    def __init__(self, extractor: torch.nn.Module, datamodule, cache_dir: str | Path, num_samples: int,
+                 split: str = "train", num_real: int | None = None) -> None:
+        self.extractor, self.datamodule = extractor, datamodule
+        self.cache_dir, self.num_samples, self.split = Path(cache_dir), num_samples, split
+        self.num_real = num_real
+        self._real: torch.Tensor | None = None
+        self.computed_real = False  # True when this object had to extract the real features itself
+
+    @property
+    def name(self) -> str:
+        return self.extractor.name
+
+    def cache_path(self) -> Path:
+        res = "x".join(map(str, self.datamodule.shape))
+        n = self.num_real or "all"
+        return self.cache_dir / f"real-{self.name}-{dataset_key(self.datamodule)}-{self.split}-{res}-{n}.pt"
+
+    def real_features(self) -> torch.Tensor:
+        if self._real is not None:
+            return self._real
+        path = self.cache_path()
+        if path.is_file():
+            self._real = torch.load(path, weights_only=True)
+            return self._real
+        self.datamodule.setup("fit")
+        n = len(self.datamodule.train_set) if self.num_real is None else min(self.num_real, len(self.datamodule.train_set))
+        real = self.datamodule.sample_real(n)
+        self._real, _ = extract(self.extractor, real)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        torch.save(self._real, tmp)
+        os.replace(tmp, path)
+        self.computed_real = True
+        return self._real
+
+    def keys(self) -> dict[str, str]:
+        n = count_label(self.num_samples)
+        return {"fid": f"fid/{self.name}/{n}/{self.split}", "kid": f"kid/{self.name}/{n}/{self.split}",
+                "is": f"is/{self.name}/{n}"}
+
+    def from_features(self, feats: torch.Tensor, logits: torch.Tensor | None) -> dict[str, float]:
+        real, k = self.real_features(), self.keys()
+        out = {k["fid"]: frechet_distance(feats, real), k["kid"]: kernel_distance(feats, real)}
+        if logits is not None:
+            out[k["is"]] = inception_score(logits, splits=min(10, max(1, len(logits) // 100)))
+        return out
+
+    def compute(self, sample: Callable[[int], torch.Tensor], batch_size: int = 500) -> dict[str, float]:
+        images = torch.cat([sample(min(batch_size, self.num_samples - i)).float().cpu()
+                            for i in range(0, self.num_samples, batch_size)])
+        feats, logits = extract(self.extractor, images, logits=hasattr(self.extractor, "logits"))
+        return self.from_features(feats, logits)
+
+
+def toy2d_metrics(samples: torch.Tensor, distribution, prefix: str = "toy2d") -> dict[str, float]:
+    """Mode metrics of the Unrolled GAN / VEEGAN papers, plus the exact mean log-density of the samples.
+
+    A sample is high quality if it lies within 3 standard deviations of a mode's centre; a mode is
+    covered if it holds at least a tenth of its fair share (N / K) of high-quality samples.
+    """
+    x = samples.double().cpu()
+    out = {f"{prefix}/log_density": float(distribution.log_prob(x).mean())}
+    centers = distribution.centers
+    if centers is not None:
+        d = torch.cdist(x, centers.double())
+        dist, mode = d.min(1)
+        hq = dist <= 3 * distribution.std
+        counts = torch.bincount(mode[hq], minlength=len(centers)).double()
+        covered = counts >= 0.1 * len(x) / len(centers)
+        out[f"{prefix}/modes_covered"] = float(covered.sum())
+        out[f"{prefix}/high_quality"] = float(hq.double().mean())
+        p = counts / counts.sum().clamp_min(1)
+        # KL(uniform over modes || sample mode histogram), smoothed: 0 when every mode gets its share
+        out[f"{prefix}/mode_kl"] = float((torch.log(torch.tensor(1.0 / len(centers))) -
+                                          torch.log(p.clamp_min(1e-6))).mean())
+    return out

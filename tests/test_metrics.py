@@ -1,0 +1,128 @@
+"""Sample metrics: FID sanity on known data, torchmetrics vs torch-fidelity, the on-disk cache,
+offline Inception handling, toy2d mode metrics, and metrics logged during training."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import fast
+from genzoo.data import Digits, Toy2DDistribution
+from genzoo.errors import ConfigError
+from genzoo.metrics import InceptionUnavailable, SampleMetrics, build_extractor, frechet_distance, toy2d_metrics
+from genzoo.metrics.extractors import TorchFidelityInception
+from genzoo.training import train
+
+
+@pytest.fixture(scope="module")
+def digits_and_classifier(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    dm = Digits(size=16)
+    dm.setup()
+    return dm, build_extractor("classifier", dm, cache), cache
+
+
+def features(ext, x):
+    with torch.no_grad():
+        return ext(x)
+
+
+def test_classifier_is_accurate_and_cached(digits_and_classifier, monkeypatch):
+    dm, ext, cache = digits_and_classifier
+    assert ext.accuracy > 0.9
+    import genzoo.metrics.extractors as ex
+
+    monkeypatch.setattr(ex, "train_classifier", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
+    again = build_extractor("classifier", dm, cache)  # loads the cached file, does not train
+    assert torch.equal(again.classifier.head.weight, ext.classifier.head.weight)
+
+
+def test_fid_of_a_set_with_itself_is_zero_halves_are_close_noise_is_far(digits_and_classifier):
+    dm, ext, _ = digits_and_classifier
+    x = dm.sample_real(1797)
+    f = features(ext, x)
+    assert abs(frechet_distance(f, f)) < 1e-6
+    halves = frechet_distance(f[:898], f[898:])
+    noise = frechet_distance(f[:898], features(ext, torch.rand(898, 1, 16, 16) * 2 - 1))
+    assert halves < 0.05 * noise
+
+
+def test_torchmetrics_and_torch_fidelity_agree(digits_and_classifier):
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    dm, ext, _ = digits_and_classifier
+    x = dm.sample_real(1000)
+    fake = (x.flip(-1) * 0.8).clamp(-1, 1)  # a different, nearby distribution
+    tm = FrechetInceptionDistance(feature=ext, input_img_size=(1, 16, 16))
+    tm.update(x, real=True)
+    tm.update(fake, real=False)
+    fid_tm = float(tm.compute())
+    fid_tf = frechet_distance(features(ext, fake), features(ext, x))
+    assert fid_tf > 1 and abs(fid_tm - fid_tf) / fid_tf < 1e-3
+
+
+def test_real_statistics_are_computed_once_then_read_from_cache(digits_and_classifier, tmp_path):
+    dm, ext, _ = digits_and_classifier
+    first = SampleMetrics(ext, dm, tmp_path, num_samples=200)
+    out = first.compute(lambda n: torch.rand(n, 1, 16, 16) * 2 - 1)
+    assert first.computed_real and first.cache_path().is_file()
+    assert set(out) == {"fid/classifier/200/train", "kid/classifier/200/train", "is/classifier/200"}
+    second = SampleMetrics(ext, dm, tmp_path, num_samples=200)
+    second.compute(lambda n: torch.rand(n, 1, 16, 16) * 2 - 1)
+    assert not second.computed_real
+    # real digits score far better than noise, and their IS is close to the 10 classes
+    real = SampleMetrics(ext, dm, tmp_path, num_samples=1000).compute(lambda n: dm.sample_real(n))
+    assert real["fid/classifier/1k/train"] < 0.05 * out["fid/classifier/200/train"]
+    assert real["is/classifier/1k"] > 7
+
+
+def test_missing_inception_weights_message_and_require(tmp_path):
+    with pytest.raises(InceptionUnavailable, match="metrics.inception_weights"):
+        TorchFidelityInception(str(tmp_path / "missing.pth"))
+
+
+def test_run_without_inception_weights_warns_and_trains_but_require_fails_at_start(compose_cfg, tmp_path):
+    common = fast("metrics=inception", f"metrics.inception_weights={tmp_path}/missing.pth", "trainer.max_steps=2")
+    with pytest.warns(UserWarning, match="goes on without inception metrics"):
+        m = train(compose_cfg(*common, name="warn"))
+    assert m["g_step"] == 2
+    cfg = compose_cfg(*common, "metrics.require=true", name="require")
+    with pytest.raises(ConfigError, match="metrics.require=true"):
+        train(cfg)
+    assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()  # failed before training
+
+
+def test_toy2d_mode_metrics():
+    dist = Toy2DDistribution("ring")
+    good, _ = dist.sample(2000, torch.Generator().manual_seed(0))
+    m = toy2d_metrics(good, dist)  # within 3 std in 2-D: P = 1 - exp(-4.5) = 0.989
+    assert m["toy2d/modes_covered"] == 8 and m["toy2d/high_quality"] > 0.97 and m["toy2d/mode_kl"] < 0.05
+    collapsed = dist.centers[3] + 0.02 * torch.randn(2000, 2)
+    m = toy2d_metrics(collapsed, dist)
+    assert m["toy2d/modes_covered"] == 1 and m["toy2d/mode_kl"] > 2
+    assert toy2d_metrics(good, dist)["toy2d/log_density"] > toy2d_metrics(good * 1.5, dist)["toy2d/log_density"]
+
+
+def test_default_run_logs_classifier_metrics_to_csv(compose_cfg, tmp_path):
+    cfg = compose_cfg(*fast("trainer.max_steps=4", "metrics.every_n_g_steps=2", "metrics.num_samples=200",
+                            f"metrics.cache_dir={tmp_path}/cache"))
+    m = train(cfg)
+    assert "fid/classifier/200/train" in m and "is/classifier/200" in m
+    rows = (Path(cfg.paths.output_dir) / "csv" / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    col, g = header.index("fid/classifier/200/train"), header.index("g_step")
+    logged = [(float(r.split(",")[g]), r.split(",")[col]) for r in rows[1:] if r.split(",")[col]]
+    assert [s for s, _ in logged] == [2.0, 4.0]  # at the cadence and at the end, against generator steps
+    assert (Path(cfg.paths.output_dir) / "plots" / "metrics.png").is_file()
+
+
+def test_metrics_do_not_change_training(compose_cfg, tmp_path):
+    """Evaluation draws its noise under fork_rng: a run with metrics trains the same weights as one without."""
+    base = fast("trainer.max_steps=4")
+    a = compose_cfg(*base, f"metrics.cache_dir={tmp_path}/cache", "metrics.num_samples=100", "metrics.every_n_g_steps=2",
+                    name="with")
+    b = compose_cfg(*base, "metrics=none", name="without")
+    train(a), train(b)
+    wa = torch.load(Path(a.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    wb = torch.load(Path(b.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
