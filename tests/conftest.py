@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# one metric cache (classifiers, real statistics) for the whole session, also for CLI subprocesses
+CACHE = ROOT / ".cache" / "genzoo-tests"
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -61,6 +63,6 @@ def run_cli(*args: str, cwd: Path, timeout: int = 300, env: dict | None = None):
     """Run the real entry point ``python src/train.py ARGS`` in ``cwd``."""
     import subprocess
 
-    e = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1", **(env or {})}
+    e = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1", "GENZOO_CACHE": str(CACHE), **(env or {})}
     return subprocess.run([sys.executable, str(ROOT / "src" / "train.py"), *args], cwd=cwd, env=e,
                           capture_output=True, text=True, timeout=timeout)

@@ -136,3 +136,30 @@ def test_missing_checkpoint_is_explained_before_training(compose_cfg, tmp_path):
     cfg = compose_cfg(*fast(), f"ckpt_path={tmp_path}/nope.ckpt")
     with pytest.raises(ConfigError, match="not a file"):
         train(cfg)
+
+
+def test_ema_of_the_generator_follows_the_warmup_rule_and_is_what_sample_uses(compose_cfg):
+    from genzoo.models.gan import ema_with_warmup
+
+    cfg = compose_cfg(*fast("trainer.max_steps=2", "metrics=none", "callbacks.model_checkpoint.every_n_g_steps=1"))
+    train(cfg)
+    ckpts = Path(cfg.paths.output_dir) / "checkpoints"
+    one = torch.load(ckpts / "g0000001.ckpt", weights_only=False)["state_dict"]
+    two = torch.load(ckpts / "g0000002.ckpt", weights_only=False)["state_dict"]
+    key = "net.0.weight"
+    # AveragedModel copies G at its first update; the second uses d = min(0.999, (1 + 1) / (10 + 1))
+    assert torch.equal(one[f"generator_ema.module.{key}"], one[f"generator.{key}"])
+    d = 2 / 11
+    expected = d * one[f"generator.{key}"] + (1 - d) * two[f"generator.{key}"]
+    assert torch.allclose(two[f"generator_ema.module.{key}"], expected, atol=1e-6)
+    assert not torch.allclose(two[f"generator_ema.module.{key}"], two[f"generator.{key}"])
+    assert not any(k.startswith("discriminator_ema") for k in two)  # EMA of the generator only
+    assert ema_with_warmup(0.999)(torch.tensor(1.0), torch.tensor(0.0), torch.tensor(10**6)) == pytest.approx(0.999)
+    # sample() uses the EMA weights unless asked not to
+    dm = build_datamodule(cfg)
+    model = build_model(cfg, dm)
+    model.load_state_dict(two)
+    model.eval()
+    z = torch.randn(4, model.z_dim)
+    assert torch.equal(model.sample(z=z), model.generator_ema.module(z))
+    assert not torch.equal(model.sample(z=z), model.sample(z=z, ema=False))

@@ -20,6 +20,18 @@ from genzoo.losses import AdversarialLoss
 from genzoo.models.base import GenerativeModule
 
 
+def ema_with_warmup(decay: float):
+    """EMA update whose decay ramps up as min(decay, (1 + n) / (10 + n)) over the first updates n, so the
+    average is not dominated by the initial weights in short runs (TensorFlow's num_updates rule)."""
+
+    def avg_fn(averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
+        n = float(num_averaged)
+        d = min(decay, (1.0 + n) / (10.0 + n))
+        return averaged * d + current * (1.0 - d)
+
+    return avg_fn
+
+
 class GAN(GenerativeModule):
     ddp_strategy = "ddp_find_unused_parameters_true"
 
@@ -65,10 +77,9 @@ class GAN(GenerativeModule):
         if ema_decay is not None:
             if not 0.0 < ema_decay < 1.0:
                 raise ConfigError(f"model.ema_decay must be in (0, 1) or null, got {ema_decay}.")
-            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+            from torch.optim.swa_utils import AveragedModel
 
-            self.generator_ema = AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay),
-                                               use_buffers=True)
+            self.generator_ema = AveragedModel(self.generator, avg_fn=ema_with_warmup(ema_decay), use_buffers=True)
             self.generator_ema.requires_grad_(False)
 
     # --- schedule -----------------------------------------------------------------------------

@@ -1,0 +1,136 @@
+"""eval.py, sample.py, compare.py and the sweeps, run as a user runs them."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from conftest import ROOT, run_cli
+
+QUICK = ["logger=csv", "callbacks.rich_progress_bar=null", "trainer.enable_progress_bar=false",
+         "net.generator.width=8", "net.discriminator.width=8", "metrics.num_samples=200"]
+
+
+def script(name, *args, cwd, timeout=300):
+    import os
+
+    from conftest import CACHE
+
+    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1", "GENZOO_CACHE": str(CACHE)}
+    return subprocess.run([sys.executable, str(ROOT / "src" / name), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("run")
+    r = run_cli(*QUICK, "trainer.max_steps=6", cwd=cwd)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (run,) = sorted((cwd / "outputs" / "train" / "runs").glob("*"))
+    return cwd, run / "checkpoints" / "last.ckpt"
+
+
+@pytest.mark.slow
+def test_eval_scores_a_checkpoint_and_writes_json_beside_it(trained_run):
+    cwd, ckpt = trained_run
+    r = script("eval.py", f"ckpt_path={ckpt}", "metrics.num_samples=300", cwd=cwd)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(ckpt.with_suffix(".eval.json").read_text())
+    assert out["g_step"] == 6 and out["protocol"] == {"extractor": "classifier", "num_samples": 300, "split": "train"}
+    assert set(out["metrics"]) == {"fid/classifier/300/train", "kid/classifier/300/train", "is/classifier/300"}
+    assert out["metrics"]["fid/classifier/300/train"] > 0
+    assert list((cwd / "outputs" / "eval" / "runs").glob("*/wandb/offline-run-*"))  # logged to W&B (offline)
+    # same seed, same numbers
+    r2 = script("eval.py", f"ckpt_path={ckpt}", "metrics.num_samples=300", "wandb_mode=disabled", cwd=cwd)
+    assert json.loads(ckpt.with_suffix(".eval.json").read_text())["metrics"] == out["metrics"], r2.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_sample_writes_random_fixed_and_interpolation_grids(trained_run):
+    cwd, ckpt = trained_run
+    r = script("sample.py", f"ckpt_path={ckpt}", "interpolation.pairs=3", "interpolation.steps=5", cwd=cwd)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (out,) = sorted((cwd / "outputs" / "sample" / "runs").glob("*"))
+    cell = 16 + 1
+    assert Image.open(out / "random.png").size == (8 * cell + 1, 8 * cell + 1)
+    assert Image.open(out / "interpolation.png").size == (5 * cell + 1, 3 * cell + 1)
+    # fixed.png uses the training run's fixed noise: it is the training run's last grid
+    train_last = ckpt.parent.parent / "samples" / "last.png"
+    assert Image.open(out / "fixed.png").tobytes() == Image.open(train_last).tobytes()
+
+
+@pytest.mark.slow
+def test_eval_with_a_missing_checkpoint_is_one_clear_message(tmp_path):
+    r = script("eval.py", f"ckpt_path={tmp_path}/nope.ckpt", cwd=tmp_path)
+    assert r.returncode == 2 and "is not a file" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_tiny_multirun_then_compare_builds_table_and_plots(tmp_path):
+    r = run_cli("-m", *QUICK[:3], "metrics.num_samples=200", "data=toy2d", "trainer.max_steps=4", "trainer.log_every_n_steps=1",
+                "loss=minimax,nonsaturating", "seed=0,1", cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (sweep,) = sorted((tmp_path / "outputs" / "train" / "multiruns").glob("*"))
+    c = script("compare.py", str(sweep), cwd=tmp_path)
+    assert c.returncode == 0, c.stderr[-3000:]
+    md = (sweep / "comparison" / "comparison.md").read_text()
+    rows = [line for line in md.splitlines() if line.startswith("| loss=")]
+    assert len(rows) == 2 and all("| 2 |" in row for row in rows)  # two configs, two seeds each
+    assert "toy2d/200/modes_covered" in md and "loss/d" in md
+    csv_rows = (sweep / "comparison" / "comparison.csv").read_text().splitlines()
+    assert len(csv_rows) == 3
+    assert (sweep / "comparison" / "toy2d_200_modes_covered.png").is_file()
+    assert (sweep / "comparison" / "loss_d.png").is_file()
+
+
+@pytest.mark.slow
+def test_one_failing_job_does_not_stop_the_others(tmp_path):
+    r = run_cli("-m", *QUICK, "trainer.max_steps=2", "loss=wasserstein,minimax", cwd=tmp_path, timeout=600)
+    assert r.returncode != 0  # Hydra reports the failed job at the end
+    (sweep,) = sorted((tmp_path / "outputs" / "train" / "multiruns").glob("*"))
+    assert not (sweep / "0" / "checkpoints").exists()            # model=gan loss=wasserstein: refused
+    assert (sweep / "1" / "checkpoints" / "last.ckpt").is_file()  # the next job still ran
+
+
+@pytest.mark.slow
+def test_optuna_sweep_minimises_the_returned_metric(tmp_path):
+    r = run_cli("-m", "--config-dir", str(ROOT / "sweeps"), "--config-name", "optuna_digits", *QUICK,
+                "hydra.sweeper.n_trials=2", "trainer.max_steps=2", "optimized_metric=fid/classifier/200/train",
+                cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = r.stdout + r.stderr
+    assert "Best value:" in out and "Best parameters:" in out
+
+
+@pytest.mark.slow
+def test_slurm_sweep_runs_through_submitit_local(tmp_path):
+    r = run_cli("-m", "--config-dir", str(ROOT / "sweeps"), "--config-name", "slurm", "hydra/launcher=submitit_local",
+                "hydra.launcher.tasks_per_node=1", "hydra.launcher.gpus_per_node=0", "trainer.accelerator=cpu",
+                *QUICK, "trainer.max_steps=2", "seed=0,1", cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (sweep,) = sorted((tmp_path / "outputs" / "slurm" / "multiruns").glob("*"))
+    assert all((sweep / j / "checkpoints" / "last.ckpt").is_file() for j in ("0", "1"))
+
+
+def test_wandb_sweep_file_calls_the_entry_point_with_hydra_overrides(compose_cfg):
+    spec = yaml.safe_load((ROOT / "sweeps" / "wandb_sweep.yaml").read_text())
+    assert (ROOT / spec["program"]).is_file() and "${args_no_hyphens}" in spec["command"]
+    overrides = []
+    for key, p in spec["parameters"].items():
+        value = p["values"][0] if "values" in p else p["min"]
+        overrides.append(f"{key}={value}")
+    cfg = compose_cfg(*overrides)  # every parameter is a valid override of the training config
+    assert cfg.model.optimizer_g.lr == spec["parameters"]["model.optimizer_g.lr"]["min"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["losses_toy2d", "losses_digits", "c16_wasserstein_vs_gan", "optuna_digits", "slurm"])
+def test_sweep_configs_compose_through_the_cli(tmp_path, name):
+    r = run_cli("--config-dir", str(ROOT / "sweeps"), "--config-name", name, "--cfg", "all", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    cfg = yaml.safe_load(r.stdout)
+    assert cfg["task_name"] == name and cfg["hydra"]["sweeper"]["params"] or name == "slurm"
