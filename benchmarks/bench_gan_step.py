@@ -36,23 +36,6 @@ OVERRIDES = ["logger=csv", "callbacks.rich_progress_bar=null", "callbacks.model_
              "+trainer.enable_checkpointing=false"]
 
 
-def compose(overrides, out):
-    from hydra import compose as hcompose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = hcompose(config_name="train", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(out)
-        cfg.hydra.runtime.cwd = str(out)
-        cfg.hydra.job.num = 0
-    HydraConfig.instance().set_config(cfg)
-    return cfg
-
-
 class Timer(pl.Callback):
     """Seconds per generator step after ``warmup`` generator steps."""
 
@@ -86,7 +69,7 @@ def genzoo_step_time(steps: int, warmup: int, extra=(), model: str = "gan") -> f
     tr.instantiate_group = with_timer
     try:
         with tempfile.TemporaryDirectory() as d:
-            tr.train(compose([*OVERRIDES, f"model={model}", f"trainer.max_steps={steps + warmup}", *extra], d))
+            tr.train(tr.compose_config([*OVERRIDES, f"model={model}", f"trainer.max_steps={steps + warmup}", *extra], d))
     finally:
         tr.instantiate_group = orig
     return timer.result

@@ -37,25 +37,12 @@ def fast(*overrides: str) -> list[str]:
 
 @pytest.fixture
 def compose_cfg(tmp_path):
-    """compose_cfg(*overrides) -> DictConfig whose outputs go to tmp_path/run."""
-    from hydra import compose, initialize_config_dir
+    """compose_cfg(*overrides) -> DictConfig whose outputs go to tmp_path/<name>."""
     from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
 
-    def _compose(*overrides: str, name: str = "run"):
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-            cfg = compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
-        out = tmp_path / name
-        with open_dict(cfg):
-            cfg.hydra.runtime.output_dir = str(out)
-            cfg.hydra.runtime.cwd = str(tmp_path)
-            cfg.hydra.job.num = 0
-        HydraConfig.instance().set_config(cfg)
-        return cfg
+    from genzoo.training import compose_config
 
-    yield _compose
+    yield lambda *overrides, name="run": compose_config(overrides, tmp_path / name)
     GlobalHydra.instance().clear()
 
 

@@ -19,6 +19,28 @@ from genzoo.logging_utils import GeneratorStepAxis, resolve_wandb_mode
 from genzoo.models.base import GenerativeModule
 
 
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+def compose_config(overrides: list[str] | tuple[str, ...], output_dir: str | Path, config_name: str = "train",
+                   config_dir: str | Path = CONFIG_DIR) -> DictConfig:
+    """The config ``python src/train.py OVERRIDES`` would run, writing into ``output_dir``
+    (for notebooks, tests and benchmarks: then call ``train(cfg)``)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.hydra.runtime.cwd = os.getcwd()
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
 def instantiate_group(cfg: DictConfig | None) -> list[Any]:
     """Instantiate every entry of a dict-of-configs group (callbacks, logger); ``null`` entries are skipped."""
     if not cfg:

@@ -8,6 +8,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from genzoo.callbacks.images import due
+
 
 class GeneratorStepCheckpoint(ModelCheckpoint):
     """``ModelCheckpoint`` triggered by ``pl_module.g_step``; ``{g_step}`` may appear in ``filename``.
@@ -39,7 +41,7 @@ class GeneratorStepCheckpoint(ModelCheckpoint):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         g = pl_module.g_step
-        if self.every_n_g_steps > 0 and g > 0 and g % self.every_n_g_steps == 0:
+        if due(g, self.every_n_g_steps):
             self._save_now(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:

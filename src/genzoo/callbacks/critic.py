@@ -8,7 +8,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from genzoo.callbacks.images import log_image
+from genzoo.callbacks.images import due, log_image
 from genzoo.metrics.critic import clipped_fraction, layer_input_grad_norms, weight_values
 
 
@@ -49,7 +49,7 @@ class CriticDiagnostics(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         g = pl_module.g_step
-        if trainer.is_global_zero and g != self._last and self.every > 0 and g % self.every == 0 and g > 0:
+        if trainer.is_global_zero and g != self._last and due(g, self.every):
             self._measure(trainer, pl_module, batch)
 
     def on_train_end(self, trainer, pl_module) -> None:

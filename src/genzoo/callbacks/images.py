@@ -8,6 +8,11 @@ import torch
 from torchvision.utils import save_image
 
 
+def due(g_step: int, every: int) -> bool:
+    """True on generator steps every, 2 * every, ... (every <= 0: never)."""
+    return every > 0 and g_step > 0 and g_step % every == 0
+
+
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
     """Images in [-1, 1] -> one PNG grid."""
     path = Path(path)

