@@ -66,7 +66,8 @@ def test_real_statistics_are_computed_once_then_read_from_cache(digits_and_class
     first = SampleMetrics(ext, dm, tmp_path, num_samples=200)
     out = first.compute(lambda n: torch.rand(n, 1, 16, 16) * 2 - 1)
     assert first.computed_real and first.cache_path().is_file()
-    assert set(out) == {"fid/classifier/200/train", "kid/classifier/200/train", "is/classifier/200"}
+    assert set(out) == {"fid/classifier/200/train", "kid/classifier/200/train", "is/classifier/200",
+                        "precision/classifier/200/train", "recall/classifier/200/train"}
     second = SampleMetrics(ext, dm, tmp_path, num_samples=200)
     second.compute(lambda n: torch.rand(n, 1, 16, 16) * 2 - 1)
     assert not second.computed_real
@@ -74,6 +75,8 @@ def test_real_statistics_are_computed_once_then_read_from_cache(digits_and_class
     real = SampleMetrics(ext, dm, tmp_path, num_samples=1000).compute(lambda n: dm.sample_real(n))
     assert real["fid/classifier/1k/train"] < 0.05 * out["fid/classifier/200/train"]
     assert real["is/classifier/1k"] > 7
+    # noise lies off the data manifold (precision ~ 0); real digits lie on it
+    assert out["precision/classifier/200/train"] < 0.1 < 0.9 < real["precision/classifier/1k/train"]
 
 
 def test_missing_inception_weights_message_and_require(tmp_path):

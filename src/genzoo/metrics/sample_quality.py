@@ -1,4 +1,5 @@
-"""Sample metrics as thin layers over torch-fidelity's feature-level functions.
+"""Sample metrics as thin layers over torch-fidelity's feature-level functions (FID, KID, IS,
+precision/recall).
 
 ``SampleMetrics`` extracts features of generated samples with any extractor (classifier,
 Inception, TorchScript Inception), takes the real features from an on-disk cache keyed by
@@ -51,6 +52,14 @@ def kernel_distance(feat_a: torch.Tensor, feat_b: torch.Tensor, subset_size: int
     return float(out["kernel_inception_distance_mean"])
 
 
+def precision_recall(fake: torch.Tensor, real: torch.Tensor, neighborhood: int = 3) -> tuple[float, float]:
+    """Improved precision and recall (Kynkaanniemi et al. 2019) of generated vs real features."""
+    from torch_fidelity.metric_prc import prc_features_to_metric
+
+    out = prc_features_to_metric(fake.float(), real.float(), prc_neighborhood=neighborhood, verbose=False)
+    return float(out["precision"]), float(out["recall"])
+
+
 def inception_score(logits: torch.Tensor, splits: int = 10) -> float:
     from torch_fidelity.metric_isc import isc_features_to_metric
 
@@ -98,11 +107,13 @@ class SampleMetrics:
     def keys(self) -> dict[str, str]:
         n = count_label(self.num_samples)
         return {"fid": f"fid/{self.name}/{n}/{self.split}", "kid": f"kid/{self.name}/{n}/{self.split}",
+                "precision": f"precision/{self.name}/{n}/{self.split}", "recall": f"recall/{self.name}/{n}/{self.split}",
                 "is": f"is/{self.name}/{n}"}
 
     def from_features(self, feats: torch.Tensor, logits: torch.Tensor | None) -> dict[str, float]:
         real, k = self.real_features(), self.keys()
         out = {k["fid"]: frechet_distance(feats, real), k["kid"]: kernel_distance(feats, real)}
+        out[k["precision"]], out[k["recall"]] = precision_recall(feats, real)
         if logits is not None:
             out[k["is"]] = inception_score(logits, splits=min(10, max(1, len(logits) // 100)))
         return out
