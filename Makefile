@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_gan_step.py
+	$(PY) benchmarks/bench_gan_step.py $(ARGS)
 
 clean:
 	rm -rf outputs multirun .pytest_cache

@@ -20,16 +20,25 @@ from genzoo.losses import AdversarialLoss
 from genzoo.models.base import GenerativeModule
 
 
-def ema_with_warmup(decay: float):
-    """EMA update whose decay ramps up as min(decay, (1 + n) / (10 + n)) over the first updates n, so the
-    average is not dominated by the initial weights in short runs (TensorFlow's num_updates rule)."""
+class EMAWithWarmup:
+    """``multi_avg_fn`` for ``torch.optim.swa_utils.AveragedModel``: an EMA whose decay ramps up as
+    min(decay, (1 + n) / (10 + n)) over the first updates n, so the average is not dominated by the
+    initial weights in short runs (TensorFlow's num_updates rule). A class, not a closure, so that
+    the model pickles (``ddp_spawn``)."""
 
-    def avg_fn(averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
-        n = float(num_averaged)
-        d = min(decay, (1.0 + n) / (10.0 + n))
-        return averaged * d + current * (1.0 - d)
+    def __init__(self, decay: float) -> None:
+        self.decay = decay
 
-    return avg_fn
+    def factor(self, num_averaged: int) -> float:
+        return min(self.decay, (1.0 + num_averaged) / (10.0 + num_averaged))
+
+    def __call__(self, averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        d = self.factor(int(num_averaged))
+        if averaged[0].is_floating_point():
+            torch._foreach_lerp_(averaged, current, 1.0 - d)  # d * averaged + (1 - d) * current
+        else:  # integer buffers (BatchNorm's num_batches_tracked): follow the model
+            for a, c in zip(averaged, current):
+                a.copy_(c)
 
 
 class GAN(GenerativeModule):
@@ -79,7 +88,7 @@ class GAN(GenerativeModule):
                 raise ConfigError(f"model.ema_decay must be in (0, 1) or null, got {ema_decay}.")
             from torch.optim.swa_utils import AveragedModel
 
-            self.generator_ema = AveragedModel(self.generator, avg_fn=ema_with_warmup(ema_decay), use_buffers=True)
+            self.generator_ema = AveragedModel(self.generator, multi_avg_fn=EMAWithWarmup(ema_decay), use_buffers=True)
             self.generator_ema.requires_grad_(False)
 
     # --- schedule -----------------------------------------------------------------------------
