@@ -2,6 +2,6 @@
 
 from genzoo.models.base import GenerativeModule
 from genzoo.models.gan import GAN
-from genzoo.models.wgan import WGAN, WGANGP
+from genzoo.models.wgan import FGAN, WGAN, WGANGP
 
-__all__ = ["GAN", "WGAN", "WGANGP", "GenerativeModule"]
+__all__ = ["FGAN", "GAN", "WGAN", "WGANGP", "GenerativeModule"]

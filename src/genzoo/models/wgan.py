@@ -1,4 +1,4 @@
-"""The Wasserstein GANs: small overrides of the adversarial family.
+"""The Wasserstein GANs and f-GAN: small overrides of the adversarial family.
 
 - ``WGAN`` (Arjovsky, Chintala, Bottou 2017): clip every critic weight to [-c, c] after each critic
   step; optionally the paper's schedule of 100 critic steps for the first 25 generator steps and
@@ -66,4 +66,14 @@ class WGANGP(_WassersteinMixin, GAN):
         gp = gradient_penalty(self.discriminator, real, fake, self.penalty, scaler=self._grad_scaler())
         out["penalty"] = gp.detach()
         out["loss/d"] = out["loss/d"] + self.penalty_weight * gp
+        return out
+
+
+class FGAN(GAN):
+    """f-GAN (Nowozin et al. 2016): the adversarial family with an f-divergence loss; logs the
+    critic's variational estimate of D_f(P_data || P_G)."""
+
+    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = super().discriminator_loss(real, fake)
+        out[f"divergence/{self.loss.name}"] = -out["loss/d"].detach()
         return out
