@@ -20,7 +20,7 @@ from genzoo.errors import GenzooError
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="sample")
 def main(cfg: DictConfig) -> None:
-    from genzoo.callbacks import save_grid, save_scatter
+    from genzoo.callbacks import fixed_noise, save_grid, save_scatter
     from genzoo.evaluation import device_for, interpolation_latents, load_run, nrow_for
 
     try:
@@ -35,7 +35,7 @@ def main(cfg: DictConfig) -> None:
     n = cfg.num_samples if not toy else max(cfg.num_samples, 1000)
     z_random = torch.randn(n, model.z_dim, generator=g)
     n_fixed = grid_cfg.get("num_samples", 64) if not toy else grid_cfg.get("num_scatter", 1000)
-    z_fixed = torch.randn(n_fixed, model.z_dim, generator=torch.Generator().manual_seed(grid_cfg.get("seed", 1234)))
+    z_fixed = fixed_noise(n_fixed, model.z_dim, grid_cfg.get("seed", 1234))
     z_interp = interpolation_latents(model.z_dim, cfg.interpolation.pairs, cfg.interpolation.steps,
                                      cfg.interpolation.mode, generator=g)
     written = []

@@ -48,13 +48,13 @@ def merged_metrics_config(run_cfg: DictConfig, overrides: DictConfig | dict | No
 @torch.no_grad()
 def score(model, datamodule, mcfg: DictConfig, seed: int = 0) -> dict[str, float]:
     from genzoo.metrics import SampleMetrics, build_extractor, toy2d_metrics
-    from genzoo.metrics.sample_quality import count_label
+    from genzoo.metrics.sample_quality import count_label, draw_samples
 
     n = int(mcfg.num_samples)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if mcfg.extractor == "toy2d":
-            samples = torch.cat([model.sample(min(1000, n - i)).cpu() for i in range(0, n, 1000)])
+            samples = draw_samples(model.sample, n)
             return toy2d_metrics(samples, datamodule.distribution, prefix=f"toy2d/{count_label(n)}")
         extractor = build_extractor(mcfg.extractor, datamodule, mcfg.cache_dir, mcfg.get("inception_weights"))
         metrics = SampleMetrics(extractor.to(model.device), datamodule, mcfg.cache_dir, n, mcfg.get("split", "train"),

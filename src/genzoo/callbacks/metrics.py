@@ -14,7 +14,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 from genzoo.callbacks.images import due, log_image
 from genzoo.errors import ConfigError
 from genzoo.metrics import InceptionUnavailable, SampleMetrics, build_extractor, toy2d_metrics
-from genzoo.metrics.sample_quality import count_label, extract
+from genzoo.metrics.sample_quality import count_label, draw_samples, extract
 
 
 def log_metrics_now(trainer: pl.Trainer, metrics: dict[str, float], g_step: int) -> None:
@@ -76,10 +76,9 @@ class SampleQuality(pl.Callback):
         try:
             with torch.random.fork_rng(devices=[]):  # never disturb the training RNG stream
                 torch.manual_seed(self.seed + rank)
-                chunks = [pl_module.sample(min(500, local - i)) for i in range(0, local, 500)]
+                return draw_samples(pl_module.sample, local)
         finally:
             pl_module.train(was_training)
-        return torch.cat(chunks)
 
     def _gather(self, pl_module, t: torch.Tensor, n: int) -> torch.Tensor:
         if pl_module.trainer.world_size == 1:

@@ -10,6 +10,11 @@ import torch
 from genzoo.callbacks.images import due, log_image, save_grid, save_scatter
 
 
+def fixed_noise(n: int, z_dim: int, seed: int = 1234) -> torch.Tensor:
+    """The fixed latent batch of the training sample grids (sample.py draws the same one)."""
+    return torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
+
+
 class SampleGrid(pl.Callback):
     """Every ``every_n_g_steps`` generator steps and at the end of training, draw samples from a
     fixed noise batch (the same z each time, so progress is comparable) and save
@@ -28,8 +33,7 @@ class SampleGrid(pl.Callback):
 
     def _fixed_noise(self, pl_module) -> torch.Tensor:
         n = self.num_scatter if len(pl_module.data_shape) == 1 else self.num_samples
-        g = torch.Generator().manual_seed(self.seed)
-        return torch.randn(n, pl_module.z_dim, generator=g)
+        return fixed_noise(n, pl_module.z_dim, self.seed)
 
     @torch.no_grad()
     def render(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Path | None:

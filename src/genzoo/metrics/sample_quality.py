@@ -9,12 +9,10 @@ distance, KID, Inception Score). Metric names state the protocol: ``fid/<extract
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from genzoo.metrics.extractors import dataset_key
@@ -25,9 +23,16 @@ def count_label(n: int) -> str:
 
 
 @torch.no_grad()
+def draw_samples(sample: Callable[[int], torch.Tensor], n: int, chunk: int = 500) -> torch.Tensor:
+    """``n`` samples from ``sample(k)`` in chunks of at most ``chunk``, gathered on the CPU."""
+    return torch.cat([sample(min(chunk, n - i)).float().cpu() for i in range(0, n, chunk)])
+
+
+@torch.no_grad()
 def extract(extractor: torch.nn.Module, images: torch.Tensor, batch_size: int = 250, logits: bool = False):
     feats, logs = [], []
-    dev = next(extractor.parameters(), torch.empty(0)).device if list(extractor.parameters()) else images.device
+    first = next(extractor.parameters(), None)
+    dev = first.device if first is not None else images.device
     for i in range(0, len(images), batch_size):
         x = images[i : i + batch_size].to(dev)
         feats.append(extractor(x).float().cpu())
@@ -119,8 +124,7 @@ class SampleMetrics:
         return out
 
     def compute(self, sample: Callable[[int], torch.Tensor], batch_size: int = 500) -> dict[str, float]:
-        images = torch.cat([sample(min(batch_size, self.num_samples - i)).float().cpu()
-                            for i in range(0, self.num_samples, batch_size)])
+        images = draw_samples(sample, self.num_samples, batch_size)
         feats, logits = extract(self.extractor, images, logits=hasattr(self.extractor, "logits"))
         return self.from_features(feats, logits)
 
