@@ -1,6 +1,5 @@
 """Every option of every config group composes, and the objects it names exist."""
 
-from pathlib import Path
 
 import pytest
 from hydra.utils import get_class, get_method

@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -134,4 +133,8 @@ def test_sweep_configs_compose_through_the_cli(tmp_path, name):
     r = run_cli("--config-dir", str(ROOT / "sweeps"), "--config-name", name, "--cfg", "all", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     cfg = yaml.safe_load(r.stdout)
-    assert cfg["task_name"] == name and cfg["hydra"]["sweeper"]["params"] or name == "slurm"
+    assert cfg["task_name"] == name
+    if name == "slurm":  # the launcher file sweeps whatever the command line asks for
+        assert cfg["hydra"]["launcher"]["_target_"].endswith("SlurmLauncher")
+    else:
+        assert cfg["hydra"]["sweeper"]["params"]

@@ -11,7 +11,7 @@ import torch.nn as nn
 from conftest import fast, run_cli
 from genzoo.data import Toy2DDistribution
 from genzoo.losses import Minimax, Wasserstein, gradient_penalty
-from genzoo.metrics import clipped_fraction, layer_input_grad_norms, weight_values
+from genzoo.metrics import clipped_fraction, layer_input_grad_norms
 from genzoo.nets import DCGANDiscriminator, MLPDiscriminator
 from genzoo.training import train
 
