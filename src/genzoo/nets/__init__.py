@@ -1,10 +1,22 @@
 """Architectures. Networks know nothing about losses: they map noise to data and data to scores."""
 
+from genzoo.nets.conditional import (
+    CONDITIONINGS,
+    ConcatDiscriminator,
+    ConditionalGenerator,
+    ProjectionDiscriminator,
+    conditional_nets,
+)
 from genzoo.nets.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_geometry
 from genzoo.nets.mlp import MLPDiscriminator, MLPGenerator
 from genzoo.nets.resnet import ResNetDiscriminator, ResNetGenerator
 
 __all__ = [
+    "CONDITIONINGS",
+    "ConcatDiscriminator",
+    "ConditionalGenerator",
+    "ProjectionDiscriminator",
+    "conditional_nets",
     "DCGANDiscriminator",
     "DCGANGenerator",
     "MLPDiscriminator",

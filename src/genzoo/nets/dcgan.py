@@ -68,7 +68,8 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """Strided convs with LeakyReLU 0.2; no norm on the first layer; one score per sample.
+    """Strided convs with LeakyReLU 0.2; no norm on the first layer; one score per sample, a linear
+    ``head`` of the flattened ``features``.
 
     ``norm=batch`` is the DCGAN paper's; use ``layer`` or ``none`` with a gradient penalty.
     """
@@ -81,8 +82,15 @@ class DCGANDiscriminator(nn.Module):
         layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for a, b in zip(widths[:-1], widths[1:]):
             layers += [nn.Conv2d(a, b, 4, 2, 1, bias=norm == "none"), norm2d(norm, b), nn.LeakyReLU(0.2, True)]
-        layers.append(nn.Conv2d(widths[-1], 1, base, 1, 0))
-        self.net = nn.Sequential(*layers)
+        self.body = nn.Sequential(*layers, nn.Flatten())
+        self.feature_dim = widths[-1] * base * base
+        # The DCGAN paper's last layer, a base x base convolution to one channel, is this linear map
+        # of the flattened features (same initialisation); kept separate for projection conditioning.
+        self.head = nn.Linear(self.feature_dim, 1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """phi(x), the (N, feature_dim) features the score is a linear function of."""
+        return self.body(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).flatten()
+        return self.head(self.features(x)).squeeze(1)

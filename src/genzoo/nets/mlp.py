@@ -19,7 +19,11 @@ def _mlp(sizes: Sequence[int], act: nn.Module, norm: str) -> list[nn.Module]:
 
 
 class MLPGenerator(nn.Module):
-    """z -> hidden layers (ReLU) -> data. Images end in tanh ([-1, 1]); 2-D toy data is linear."""
+    """z -> hidden layers (ReLU) -> data. Images end in tanh ([-1, 1]); 2-D toy data is linear.
+
+    ``depth=0`` is an affine map of the Gaussian noise: a Gaussian model (full covariance with
+    z_dim >= the data's dimension), the limited model of the KL-direction experiment (seed C5).
+    """
 
     def __init__(self, shape: Sequence[int], z_dim: int = 64, hidden: int = 256, depth: int = 3,
                  norm: str = "none") -> None:
@@ -27,8 +31,9 @@ class MLPGenerator(nn.Module):
         self.shape = tuple(shape)
         self.z_dim = z_dim
         out = math.prod(self.shape)
-        layers = _mlp([z_dim] + [hidden] * depth, nn.ReLU(), norm)
-        layers.append(nn.Linear(hidden, out))
+        sizes = [z_dim] + [hidden] * depth
+        layers = _mlp(sizes, nn.ReLU(), norm)
+        layers.append(nn.Linear(sizes[-1], out))
         if len(self.shape) == 3:
             layers.append(nn.Tanh())
         self.net = nn.Sequential(*layers)
@@ -38,13 +43,18 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """data -> hidden layers (LeakyReLU 0.2) -> one unbounded score per sample (a logit or critic value)."""
+    """data -> hidden layers (LeakyReLU 0.2) = ``features`` -> linear ``head``: one unbounded score
+    per sample (a logit or critic value)."""
 
     def __init__(self, shape: Sequence[int], hidden: int = 256, depth: int = 3, norm: str = "none") -> None:
         super().__init__()
-        layers = _mlp([math.prod(shape)] + [hidden] * depth, nn.LeakyReLU(0.2), norm)
-        layers.append(nn.Linear(hidden, 1))
-        self.net = nn.Sequential(nn.Flatten(), *layers)
+        sizes = [math.prod(shape)] + [hidden] * depth
+        self.body = nn.Sequential(nn.Flatten(), *_mlp(sizes, nn.LeakyReLU(0.2), norm))
+        self.feature_dim = sizes[-1]
+        self.head = nn.Linear(sizes[-1], 1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(1)
+        return self.head(self.features(x)).squeeze(1)

@@ -80,7 +80,11 @@ class ResNetDiscriminator(nn.Module):
         blocks += [_DownBlock(width, width, down=True, first=False, norm=norm) for _ in range(n_down - 1)]
         blocks += [_DownBlock(width, width, down=False, first=False, norm=norm) for _ in range(2)]
         self.blocks = nn.Sequential(*blocks)
-        self.fc = nn.Linear(width, 1)
+        self.feature_dim = width
+        self.head = nn.Linear(width, 1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.blocks(x)).mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(F.relu(self.blocks(x)).mean(dim=(2, 3))).squeeze(1)
+        return self.head(self.features(x)).squeeze(1)
