@@ -30,6 +30,10 @@ class AdversarialLoss:
     def g_loss(self, fake_out: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def estimates(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What the critic's outputs estimate under this loss, for logging (none for the GAN losses)."""
+        return {}
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 

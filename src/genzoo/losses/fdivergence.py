@@ -145,5 +145,8 @@ class FDivergence(AdversarialLoss):
             return -self.div.activation(fake_out).mean()
         return -self.div.conjugate_of_activation(fake_out).mean()
 
+    def estimates(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {f"divergence/{self.name}": self.bound(real_out, fake_out)}
+
     def __repr__(self) -> str:
         return f"FDivergence({self.name!r}, {self.generator_objective!r})"

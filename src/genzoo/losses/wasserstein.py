@@ -24,6 +24,9 @@ class Wasserstein(AdversarialLoss):
     def g_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
         return -fake_out.mean()
 
+    def estimates(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"wasserstein/estimate": real_out.mean() - fake_out.mean()}  # E D(real) - E D(fake)
+
 
 def _per_sample(eps: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return eps.view(-1, *([1] * (like.ndim - 1)))

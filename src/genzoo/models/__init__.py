@@ -1,7 +1,7 @@
 """LightningModules, one file per training scheme."""
 
 from genzoo.models.base import GenerativeModule
-from genzoo.models.gan import GAN
-from genzoo.models.wgan import FGAN, WGAN, WGANGP
+from genzoo.models.gan import CGAN, FGAN, GAN
+from genzoo.models.wgan import WGAN, WGANGP
 
-__all__ = ["FGAN", "GAN", "WGAN", "WGANGP", "GenerativeModule"]
+__all__ = ["CGAN", "FGAN", "GAN", "WGAN", "WGANGP", "GenerativeModule"]

@@ -18,6 +18,7 @@ import torch.nn as nn
 
 from genzoo.losses import AdversarialLoss
 from genzoo.models.base import GenerativeModule
+from genzoo.nets.conditional import conditional_nets
 
 
 class EMAWithWarmup:
@@ -42,7 +43,12 @@ class EMAWithWarmup:
 
 
 class GAN(GenerativeModule):
+    """The adversarial family. ``conditioning`` (``concat`` | ``projection``; null: unconditional)
+    makes any of its models class-conditional: G(z, y), D(x, y), labels ``y`` from the batch."""
+
     ddp_strategy = "ddp_find_unused_parameters_true"
+    #: appended to the incompatible-loss error (CGAN points Wasserstein users to conditional WGAN-GP)
+    loss_hint = ""
 
     def __init__(
         self,
@@ -57,6 +63,8 @@ class GAN(GenerativeModule):
         g_batch_size: int | None = None,
         compatible_losses: Sequence[str] | None = None,
         num_classes: int | None = None,
+        conditioning: str | None = None,
+        label_embed_dim: int = 32,
         name: str = "gan",
         scheduler_g: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         scheduler_d: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
@@ -67,11 +75,18 @@ class GAN(GenerativeModule):
             raise ConfigError(
                 f"model={name} does not train with loss={loss.name}. Losses that fit model={name}: "
                 f"{', '.join(compatible_losses)} (for example `model={name} loss={compatible_losses[0]}`)."
+                + self.loss_hint
             )
         if n_critic < 1:
             raise ConfigError(f"model.n_critic must be >= 1, got {n_critic}.")
-        self.generator = generator(shape=tuple(data_shape), z_dim=z_dim)
-        self.discriminator = discriminator(shape=tuple(data_shape))
+        if conditioning is None:
+            self.generator = generator(shape=tuple(data_shape), z_dim=z_dim)
+            self.discriminator = discriminator(shape=tuple(data_shape))
+        else:
+            self.generator, self.discriminator = conditional_nets(
+                generator, discriminator, data_shape, z_dim, num_classes, conditioning, label_embed_dim)
+        self.conditioning = conditioning
+        self.num_classes = num_classes
         self.loss = loss
         self.data_shape = tuple(data_shape)
         self.z_dim = z_dim
@@ -104,6 +119,27 @@ class GAN(GenerativeModule):
     def counters(self) -> dict[str, int]:
         return {"g_step": self.g_step, "d_since_g": self.d_since_g}
 
+    # --- networks with or without labels ------------------------------------------------------------
+    @property
+    def conditional(self) -> bool:
+        return self.conditioning is not None
+
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None, generator: nn.Module | None = None) -> torch.Tensor:
+        g = self.generator if generator is None else generator
+        return g(z) if y is None else g(z, y)
+
+    def critic(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.discriminator(x) if y is None else self.discriminator(x, y)
+
+    def labels(self, n: int, like: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Class labels for ``n`` generated samples (None when unconditional): drawn from ``like``, a
+        real batch's labels (so fakes follow the data's class frequencies), else uniformly."""
+        if not self.conditional:
+            return None
+        if like is not None:
+            return like[torch.randint(len(like), (n,), device=like.device)]
+        return torch.randint(self.num_classes, (n,), device=self.device)
+
     # --- sampling ----------------------------------------------------------------------------------
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.z_dim, device=self.device)
@@ -111,10 +147,20 @@ class GAN(GenerativeModule):
     @torch.no_grad()
     def sample(self, n: int | None = None, z: torch.Tensor | None = None, y: torch.Tensor | None = None,
                ema: bool = True) -> torch.Tensor:
-        """Samples from the EMA generator when there is one (``ema=False``: the trained weights)."""
-        z = self.noise(n) if z is None else z.to(self.device)
+        """Samples from the EMA generator when there is one (``ema=False``: the trained weights).
+
+        Conditional models generate class ``y[i]`` for ``z[i]``; without ``y`` the classes are uniform.
+        """
+        if y is not None and not self.conditional:
+            raise ConfigError(f"model={self.name} is unconditional and cannot generate a chosen class; train "
+                              "model=cgan (or set model.conditioning=projection|concat).")
+        if z is None:
+            z = self.noise(n if n is not None else len(y))
+        z = z.to(self.device)
+        if self.conditional:
+            y = self.labels(len(z)) if y is None else torch.as_tensor(y, device=self.device)
         g = self.generator_ema.module if (ema and self.generator_ema is not None) else self.generator
-        return g(z)
+        return self.generate(z, y, g)
 
     # --- training ----------------------------------------------------------------------------------
     def configure_optimizers(self):
@@ -131,22 +177,31 @@ class GAN(GenerativeModule):
         for sch in scheds if isinstance(scheds, list) else [scheds] if scheds is not None else []:
             sch.step()
 
-    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The critic's objective; returns the loss to minimise under "loss/d" plus diagnostics."""
-        real_out, fake_out = self.discriminator(real), self.discriminator(fake)
-        return {"loss/d": self.loss.d_loss(real_out, fake_out),
-                "d/real": real_out.detach().mean(), "d/fake": fake_out.detach().mean()}
+    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor,
+                           y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The critic's objective; returns the loss to minimise under "loss/d" plus diagnostics
+        (and the loss's own estimate: the Wasserstein distance, the f-divergence bound)."""
+        real_out, fake_out = self.critic(real, y), self.critic(fake, y)
+        d_loss = self.loss.d_loss(real_out, fake_out)
+        return {"loss/d": d_loss, "d/real": real_out.detach().mean(), "d/fake": fake_out.detach().mean(),
+                **self.loss.estimates(real_out.detach(), fake_out.detach())}
 
-    def generator_loss(self, n: int) -> dict[str, torch.Tensor]:
-        return {"loss/g": self.loss.g_loss(self.discriminator(self.generator(self.noise(n))))}
+    def generator_loss(self, n: int, y_real: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        y = self.labels(n, like=y_real)
+        return {"loss/g": self.loss.g_loss(self.critic(self.generate(self.noise(n), y), y))}
 
     def training_step(self, batch, batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
         real = batch[0]
+        y = None
+        if self.conditional:
+            if len(batch) < 2:
+                raise ConfigError(f"model={self.name} is conditional but the batches carry no labels y.")
+            y = batch[1]
         with self.toggled_optimizer(opt_d):
             with torch.no_grad():
-                fake = self.generator(self.noise(real.shape[0]))
-            d_out = self.discriminator_loss(real, fake)
+                fake = self.generate(self.noise(real.shape[0]), y)  # fakes of the real batch's classes
+            d_out = self.discriminator_loss(real, fake, y)
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(d_out["loss/d"])
             opt_d.step()
@@ -156,7 +211,7 @@ class GAN(GenerativeModule):
 
         if self.d_since_g >= self.critic_steps(self.g_step):
             with self.toggled_optimizer(opt_g):
-                g_out = self.generator_loss(self.g_batch_size or real.shape[0])
+                g_out = self.generator_loss(self.g_batch_size or real.shape[0], y)
                 opt_g.zero_grad(set_to_none=True)
                 self.manual_backward(g_out["loss/g"])
                 opt_g.step()
@@ -167,3 +222,25 @@ class GAN(GenerativeModule):
                 self.generator_ema.update_parameters(self.generator)
             metrics = {**d_out, **g_out}
         self.log_step({k: v.detach() for k, v in metrics.items()})
+
+
+class FGAN(GAN):
+    """f-GAN (Nowozin et al. 2016): the adversarial family with an f-divergence loss, which logs the
+    critic's variational estimate of D_f(P_data || P_G) as ``divergence/<name>``. Nothing in the
+    update differs from GAN's; the class exists so that ``model=fgan`` names what it trains."""
+
+
+class CGAN(GAN):
+    """Conditional GAN (Mirza and Osindero 2014): G(z, y) and D(x, y), conditioned by label
+    embedding (G) and by concatenation or projection (D, Miyato and Koyama 2018); trained with any
+    loss that needs no Lipschitz constraint (GAN losses, every f-divergence). For a conditional
+    WGAN-GP or WGAN use ``model=wgan_gp model.conditioning=projection``."""
+
+    loss_hint = (" For a conditional Wasserstein GAN use `model=wgan_gp model.conditioning=projection` "
+                 "(or concat), which adds the gradient penalty the Wasserstein loss needs.")
+
+    def __init__(self, *args, conditioning: str | None = "projection", **kwargs) -> None:
+        if conditioning is None:
+            raise ConfigError("model=cgan is conditional by definition: set model.conditioning=projection|concat "
+                              "(or use model=gan for an unconditional GAN).")
+        super().__init__(*args, conditioning=conditioning, **kwargs)

@@ -1,4 +1,4 @@
-"""The Wasserstein GANs and f-GAN: small overrides of the adversarial family.
+"""The Wasserstein GANs: small overrides of the adversarial family.
 
 - ``WGAN`` (Arjovsky, Chintala, Bottou 2017): clip every critic weight to [-c, c] after each critic
   step; optionally the paper's schedule of 100 critic steps for the first 25 generator steps and
@@ -17,14 +17,7 @@ from genzoo.losses import PENALTIES, gradient_penalty
 from genzoo.models.gan import GAN
 
 
-class _WassersteinMixin:
-    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = super().discriminator_loss(real, fake)
-        out["wasserstein/estimate"] = out["d/real"] - out["d/fake"]  # E D(real) - E D(fake)
-        return out
-
-
-class WGAN(_WassersteinMixin, GAN):
+class WGAN(GAN):
     def __init__(self, *args, clip_value: float = 0.01, paper_schedule: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if clip_value <= 0:
@@ -43,7 +36,7 @@ class WGAN(_WassersteinMixin, GAN):
             p.clamp_(-self.clip_value, self.clip_value)
 
 
-class WGANGP(_WassersteinMixin, GAN):
+class WGANGP(GAN):
     def __init__(self, *args, penalty: str = "two_sided", penalty_weight: float = 10.0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if penalty not in PENALTIES:
@@ -61,19 +54,12 @@ class WGANGP(_WassersteinMixin, GAN):
         trainer = self._trainer
         return getattr(trainer.precision_plugin, "scaler", None) if trainer is not None else None
 
-    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = super().discriminator_loss(real, fake)
-        gp = gradient_penalty(self.discriminator, real, fake, self.penalty, scaler=self._grad_scaler())
+    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor,
+                           y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        out = super().discriminator_loss(real, fake, y)
+        # conditional critics: the gradient w.r.t. x at fixed class y (x_hat keeps its pair's label)
+        critic = self.discriminator if y is None else (lambda x: self.discriminator(x, y))
+        gp = gradient_penalty(critic, real, fake, self.penalty, scaler=self._grad_scaler())
         out["penalty"] = gp.detach()
         out["loss/d"] = out["loss/d"] + self.penalty_weight * gp
-        return out
-
-
-class FGAN(GAN):
-    """f-GAN (Nowozin et al. 2016): the adversarial family with an f-divergence loss; logs the
-    critic's variational estimate of D_f(P_data || P_G)."""
-
-    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = super().discriminator_loss(real, fake)
-        out[f"divergence/{self.loss.name}"] = -out["loss/d"].detach()
         return out
