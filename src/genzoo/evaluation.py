@@ -48,18 +48,20 @@ def merged_metrics_config(run_cfg: DictConfig, overrides: DictConfig | dict | No
 @torch.no_grad()
 def score(model, datamodule, mcfg: DictConfig, seed: int = 0) -> dict[str, float]:
     from genzoo.metrics import SampleMetrics, build_extractor, toy2d_metrics
-    from genzoo.metrics.sample_quality import count_label, draw_samples
+    from genzoo.metrics.sample_quality import balanced_labels, count_label, draw_samples
 
     n = int(mcfg.num_samples)
+    num_classes = model.num_classes if getattr(model, "conditional", False) else None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if mcfg.extractor == "toy2d":
-            samples = draw_samples(model.sample, n)
-            return toy2d_metrics(samples, datamodule.distribution, prefix=f"toy2d/{count_label(n)}")
+            labels = balanced_labels(n, num_classes) if num_classes else None
+            samples = draw_samples(model.sample, n, labels=labels)
+            return toy2d_metrics(samples, datamodule.distribution, prefix=f"toy2d/{count_label(n)}", labels=labels)
         extractor = build_extractor(mcfg.extractor, datamodule, mcfg.cache_dir, mcfg.get("inception_weights"))
         metrics = SampleMetrics(extractor.to(model.device), datamodule, mcfg.cache_dir, n, mcfg.get("split", "train"),
                                 mcfg.get("num_real"))
-        return metrics.compute(lambda k: model.sample(k))
+        return metrics.compute(model.sample, num_classes=num_classes)
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> Path:

@@ -28,8 +28,9 @@ class CriticDiagnostics(pl.Callback):
         g = pl_module.g_step
         self._last = g
         critic = pl_module.discriminator
+        y = batch[1][:64] if getattr(pl_module, "conditional", False) else None
         with torch.enable_grad():
-            norms = layer_input_grad_norms(critic, batch[0][:64])
+            norms = layer_input_grad_norms(critic, batch[0][:64], y)
         self.history.append((g, norms))
         w = weight_values(critic)
         c = self.clip_value or getattr(pl_module, "clip_value", None)
@@ -56,7 +57,8 @@ class CriticDiagnostics(pl.Callback):
         if not trainer.is_global_zero:
             return
         if pl_module.g_step != self._last:
-            batch = (trainer.datamodule.sample_real(64).to(pl_module.device),)
+            real = trainer.datamodule.sample_real(64, with_labels=getattr(pl_module, "conditional", False))
+            batch = tuple(t.to(pl_module.device) for t in (real if isinstance(real, tuple) else (real,)))
             self._measure(trainer, pl_module, batch)
         self.plot(pl_module)
         for name in ("critic_weights", "critic_grad_norms"):

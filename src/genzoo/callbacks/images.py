@@ -21,8 +21,10 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
     return path
 
 
-def save_scatter(samples: torch.Tensor, real: torch.Tensor, path: str | Path, title: str = "") -> Path:
-    """2-D samples drawn over the data."""
+def save_scatter(samples: torch.Tensor, real: torch.Tensor, path: str | Path, title: str = "",
+                 labels: torch.Tensor | None = None) -> Path:
+    """2-D samples drawn over the data; with ``labels`` (the classes asked of a conditional model)
+    each class gets its own colour."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -33,7 +35,11 @@ def save_scatter(samples: torch.Tensor, real: torch.Tensor, path: str | Path, ti
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     r, s = real.detach().float().cpu().numpy(), samples.detach().float().cpu().numpy()
     ax.scatter(r[:, 0], r[:, 1], s=2, c="tab:blue", alpha=0.3, label="data")
-    ax.scatter(s[:, 0], s[:, 1], s=2, c="tab:orange", alpha=0.6, label="samples")
+    if labels is None:
+        ax.scatter(s[:, 0], s[:, 1], s=2, c="tab:orange", alpha=0.6, label="samples")
+    else:
+        ax.scatter(s[:, 0], s[:, 1], s=2, c=labels.cpu().numpy(), cmap="tab10" if int(labels.max()) < 10 else "tab20",
+                   alpha=0.7, label="samples (colour: class asked for)")
     lim = 1.15 * max(abs(r).max(), 1e-3)
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)

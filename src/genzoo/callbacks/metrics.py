@@ -14,7 +14,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 from genzoo.callbacks.images import due, log_image
 from genzoo.errors import ConfigError
 from genzoo.metrics import InceptionUnavailable, SampleMetrics, build_extractor, toy2d_metrics
-from genzoo.metrics.sample_quality import count_label, draw_samples, extract
+from genzoo.metrics.sample_quality import balanced_labels, count_label, draw_samples, extract
 
 
 def log_metrics_now(trainer: pl.Trainer, metrics: dict[str, float], g_step: int) -> None:
@@ -68,15 +68,18 @@ class SampleQuality(pl.Callback):
         if self.extractor_name == "classifier" and trainer.is_global_zero:
             print(f"Classifier feature extractor: held-out accuracy {extractor.accuracy:.3f}")
 
-    def _samples(self, trainer, pl_module, n: int) -> torch.Tensor:
+    def _samples(self, trainer, pl_module, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This rank's share of the samples, and for a conditional model the classes asked for
+        (every class equally often over all ranks)."""
         world, rank = trainer.world_size, trainer.global_rank
         local = math.ceil(n / world)
+        labels = balanced_labels(local, pl_module.num_classes, rank * local) if getattr(pl_module, "conditional", False) else None
         was_training = pl_module.training
         pl_module.eval()
         try:
             with torch.random.fork_rng(devices=[]):  # never disturb the training RNG stream
                 torch.manual_seed(self.seed + rank)
-                return draw_samples(pl_module.sample, local)
+                return draw_samples(pl_module.sample, local, labels=labels), labels
         finally:
             pl_module.train(was_training)
 
@@ -89,16 +92,19 @@ class SampleQuality(pl.Callback):
     @torch.no_grad()
     def evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
         start = time.perf_counter()
-        samples = self._samples(trainer, pl_module, self.num_samples)
+        samples, labels = self._samples(trainer, pl_module, self.num_samples)
+        if labels is not None:
+            labels = self._gather(pl_module, labels, self.num_samples)
         if self.extractor_name == "toy2d":
             out = toy2d_metrics(self._gather(pl_module, samples.float().cpu(), self.num_samples),
-                                trainer.datamodule.distribution, prefix=f"toy2d/{count_label(self.num_samples)}")
+                                trainer.datamodule.distribution, prefix=f"toy2d/{count_label(self.num_samples)}",
+                                labels=labels)
         else:
             ext = self.metrics.extractor
             feats, logits = extract(ext, samples, logits=hasattr(ext, "logits"))
             feats = self._gather(pl_module, feats, self.num_samples)
             logits = self._gather(pl_module, logits, self.num_samples) if logits is not None else None
-            out = self.metrics.from_features(feats, logits)
+            out = self.metrics.from_features(feats, logits, labels)
         self.seconds += time.perf_counter() - start
         return out
 

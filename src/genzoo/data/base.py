@@ -164,11 +164,21 @@ class GenDataModule(pl.LightningDataModule):
             self._sampler.consumed += 1
         return batch
 
-    def sample_real(self, n: int) -> torch.Tensor:
-        """``n`` real examples in [-1, 1] (the first n of a fixed shuffle), for plots and metrics."""
+    def sample_real(self, n: int, with_labels: bool = False):
+        """``n`` real examples in [-1, 1] (the first n of a fixed shuffle), for plots and metrics;
+        ``with_labels``: ``(x, y)``."""
         self.setup("fit")
         g = torch.Generator().manual_seed(self.seed)
         idx = torch.randperm(len(self.train_set), generator=g)[:n].tolist()
         if callable(getattr(self.train_set, "__getitems__", None)):
-            return self.train_set.__getitems__(idx)[0]
-        return torch.stack([self.train_set[i][0] for i in idx])
+            batch = self.train_set.__getitems__(idx)
+        else:
+            items = [self.train_set[i] for i in idx]
+            batch = (torch.stack([it[0] for it in items]),)
+            if len(items[0]) > 1:
+                batch += (torch.as_tensor([int(it[1]) for it in items]),)
+        if not with_labels:
+            return batch[0]
+        if len(batch) < 2:
+            raise ConfigError(f"{type(self).__name__} has no labels; conditional models need labelled data.")
+        return batch[0], batch[1]

@@ -23,11 +23,12 @@ def clipped_fraction(weights: torch.Tensor, c: float, tol: float = 0.01) -> floa
     return float(((weights.abs() - c).abs() <= tol * c).float().mean())
 
 
-def layer_input_grad_norms(critic: nn.Module, x: torch.Tensor) -> list[float]:
+def layer_input_grad_norms(critic: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> list[float]:
     """Mean per-sample norm of d(sum D(x)) / d(input of layer l), for each weight layer l, input side first.
 
     This is the back-propagated signal whose vanishing or explosion claim C12 is about (the gradient
     w.r.t. a layer's weights multiplies it by the layer's input and hides the trend).
+    ``y``: the classes of ``x`` for a conditional critic D(x, y).
     """
     inputs: list[torch.Tensor] = []
 
@@ -37,7 +38,7 @@ def layer_input_grad_norms(critic: nn.Module, x: torch.Tensor) -> list[float]:
     handles = [m.register_forward_pre_hook(keep) for _, m in critic_layers(critic)]
     try:
         x = x.detach().requires_grad_(True)
-        out = critic(x).sum()
+        out = (critic(x) if y is None else critic(x, y)).sum()
         grads = torch.autograd.grad(out, inputs, allow_unused=True)
     finally:
         for h in handles:

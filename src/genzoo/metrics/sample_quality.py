@@ -22,10 +22,19 @@ def count_label(n: int) -> str:
     return f"{n // 1000}k" if n % 1000 == 0 and n >= 1000 else str(n)
 
 
+def balanced_labels(n: int, num_classes: int, start: int = 0) -> torch.Tensor:
+    """Labels start, start+1, ... mod num_classes: every class asked for equally often."""
+    return torch.arange(start, start + n) % num_classes
+
+
 @torch.no_grad()
-def draw_samples(sample: Callable[[int], torch.Tensor], n: int, chunk: int = 500) -> torch.Tensor:
-    """``n`` samples from ``sample(k)`` in chunks of at most ``chunk``, gathered on the CPU."""
-    return torch.cat([sample(min(chunk, n - i)).float().cpu() for i in range(0, n, chunk)])
+def draw_samples(sample: Callable[..., torch.Tensor], n: int, chunk: int = 500,
+                 labels: torch.Tensor | None = None) -> torch.Tensor:
+    """``n`` samples from ``sample(k)`` (or ``sample(y=labels[i:j])`` for a conditional model) in
+    chunks of at most ``chunk``, gathered on the CPU."""
+    if labels is None:
+        return torch.cat([sample(min(chunk, n - i)).float().cpu() for i in range(0, n, chunk)])
+    return torch.cat([sample(y=labels[i : i + chunk]).float().cpu() for i in range(0, n, chunk)])
 
 
 @torch.no_grad()
@@ -113,27 +122,39 @@ class SampleMetrics:
         n = count_label(self.num_samples)
         return {"fid": f"fid/{self.name}/{n}/{self.split}", "kid": f"kid/{self.name}/{n}/{self.split}",
                 "precision": f"precision/{self.name}/{n}/{self.split}", "recall": f"recall/{self.name}/{n}/{self.split}",
-                "is": f"is/{self.name}/{n}"}
+                "is": f"is/{self.name}/{n}", "conditional_accuracy": f"conditional_accuracy/{self.name}/{n}"}
 
-    def from_features(self, feats: torch.Tensor, logits: torch.Tensor | None) -> dict[str, float]:
+    def from_features(self, feats: torch.Tensor, logits: torch.Tensor | None,
+                      labels: torch.Tensor | None = None) -> dict[str, float]:
+        """FID/KID/precision/recall; with class logits IS; with the classes asked of a conditional
+        model also the share of samples the classifier assigns to the class asked for."""
         real, k = self.real_features(), self.keys()
         out = {k["fid"]: frechet_distance(feats, real), k["kid"]: kernel_distance(feats, real)}
         out[k["precision"]], out[k["recall"]] = precision_recall(feats, real)
         if logits is not None:
             out[k["is"]] = inception_score(logits, splits=min(10, max(1, len(logits) // 100)))
+            if labels is not None:
+                out[k["conditional_accuracy"]] = float((logits.argmax(1) == labels.to(logits.device)).float().mean())
         return out
 
-    def compute(self, sample: Callable[[int], torch.Tensor], batch_size: int = 500) -> dict[str, float]:
-        images = draw_samples(sample, self.num_samples, batch_size)
+    def compute(self, sample: Callable[..., torch.Tensor], batch_size: int = 500,
+                num_classes: int | None = None) -> dict[str, float]:
+        """Metrics of ``num_samples`` samples; ``num_classes``: a conditional model, asked for every
+        class equally often."""
+        labels = balanced_labels(self.num_samples, num_classes) if num_classes else None
+        images = draw_samples(sample, self.num_samples, batch_size, labels)
         feats, logits = extract(self.extractor, images, logits=hasattr(self.extractor, "logits"))
-        return self.from_features(feats, logits)
+        return self.from_features(feats, logits, labels)
 
 
-def toy2d_metrics(samples: torch.Tensor, distribution, prefix: str = "toy2d") -> dict[str, float]:
+def toy2d_metrics(samples: torch.Tensor, distribution, prefix: str = "toy2d",
+                  labels: torch.Tensor | None = None) -> dict[str, float]:
     """Mode metrics of the Unrolled GAN / VEEGAN papers, plus the exact mean log-density of the samples.
 
     A sample is high quality if it lies within 3 standard deviations of a mode's centre; a mode is
     covered if it holds at least a tenth of its fair share (N / K) of high-quality samples.
+    ``labels`` (the modes asked of a conditional model): the share of samples that are high
+    quality *and* at the mode asked for (``conditional_accuracy``).
     """
     x = samples.double().cpu()
     out = {f"{prefix}/log_density": float(distribution.log_prob(x).mean())}
@@ -146,6 +167,8 @@ def toy2d_metrics(samples: torch.Tensor, distribution, prefix: str = "toy2d") ->
         covered = counts >= 0.1 * len(x) / len(centers)
         out[f"{prefix}/modes_covered"] = float(covered.sum())
         out[f"{prefix}/high_quality"] = float(hq.double().mean())
+        if labels is not None:
+            out[f"{prefix}/conditional_accuracy"] = float((hq & (mode == labels.cpu())).double().mean())
         p = counts / counts.sum().clamp_min(1)
         # KL(uniform over modes || sample mode histogram), smoothed: 0 when every mode gets its share
         out[f"{prefix}/mode_kl"] = float((torch.log(torch.tensor(1.0 / len(centers))) -
