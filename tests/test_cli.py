@@ -29,7 +29,10 @@ def test_cli_trains_and_prints_where_everything_went(tmp_path):
 
 @pytest.mark.slow
 def test_cli_ddp_two_cpu_processes(tmp_path):
-    r = run_cli(*QUICK, "trainer.devices=2", "trainer.accelerator=cpu", cwd=tmp_path, timeout=600)
+    """Conditional, so that labels go through DDP too: each rank asks for its share of the classes and
+    the metric gathers samples, features and labels from both."""
+    r = run_cli(*QUICK, "model=cgan", "trainer.devices=2", "trainer.accelerator=cpu", "metrics.num_samples=100",
+                cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     out = r.stdout + r.stderr
     assert "world_size: 2" in out or "distributed_backend=gloo" in out
@@ -37,6 +40,9 @@ def test_cli_ddp_two_cpu_processes(tmp_path):
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["genzoo"]["counters"]["g_step"] == 4
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
+    header, *rows = (run / "csv" / "metrics.csv").read_text().splitlines()
+    col = header.split(",").index("conditional_accuracy/classifier/100")
+    assert any(row.split(",")[col] for row in rows)
 
 
 @pytest.mark.slow

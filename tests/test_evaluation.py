@@ -64,6 +64,34 @@ def test_sample_writes_random_fixed_and_interpolation_grids(trained_run):
 
 
 @pytest.mark.slow
+def test_sample_of_a_chosen_class_needs_a_conditional_run(trained_run):
+    cwd, ckpt = trained_run
+    r = script("sample.py", f"ckpt_path={ckpt}", "label=1", cwd=cwd)
+    assert r.returncode == 2 and "needs a class-conditional run (model=cgan)" in r.stderr
+
+
+@pytest.mark.slow
+def test_sample_draws_rows_per_class_or_one_chosen_class_from_a_cgan_run(tmp_path):
+    r = run_cli(*QUICK, "model=cgan", "trainer.max_steps=4", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (run,) = sorted((tmp_path / "outputs" / "train" / "runs").glob("*"))
+    ckpt = run / "checkpoints" / "last.ckpt"
+    cell = 16 + 1
+    r = script("sample.py", f"ckpt_path={ckpt}", "num_samples=16", "interpolation.pairs=3", "interpolation.steps=5",
+               cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (out,) = sorted((tmp_path / "outputs" / "sample" / "runs").glob("*"))
+    assert Image.open(out / "random.png").size == (4 * cell + 1, 10 * cell + 1)  # 10 class rows of 4
+    assert Image.open(out / "fixed.png").tobytes() == Image.open(run / "samples" / "last.png").tobytes()
+    r = script("sample.py", f"ckpt_path={ckpt}", "label=3", "num_samples=16", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = sorted((tmp_path / "outputs" / "sample" / "runs").glob("*"))[-1]
+    assert Image.open(out / "random.png").size == (4 * cell + 1, 4 * cell + 1)  # 16 samples of class 3
+    r = script("sample.py", f"ckpt_path={ckpt}", "label=10", cwd=tmp_path)
+    assert r.returncode == 2 and "classes are 0..9" in r.stderr
+
+
+@pytest.mark.slow
 def test_eval_with_a_missing_checkpoint_is_one_clear_message(tmp_path):
     r = script("eval.py", f"ckpt_path={tmp_path}/nope.ckpt", cwd=tmp_path)
     assert r.returncode == 2 and "is not a file" in r.stderr and "Traceback" not in r.stderr
@@ -128,7 +156,8 @@ def test_wandb_sweep_file_calls_the_entry_point_with_hydra_overrides(compose_cfg
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["losses_toy2d", "losses_digits", "c16_wasserstein_vs_gan", "optuna_digits", "slurm"])
+@pytest.mark.parametrize("name", ["losses_toy2d", "losses_digits", "c16_wasserstein_vs_gan", "c5_kl_directions",
+                                  "optuna_digits", "slurm"])
 def test_sweep_configs_compose_through_the_cli(tmp_path, name):
     r = run_cli("--config-dir", str(ROOT / "sweeps"), "--config-name", name, "--cfg", "all", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -68,11 +68,11 @@ def final_weights(cfg):
     return ckpt["state_dict"], ckpt
 
 
-@pytest.mark.parametrize("n_critic,half", [(1, 20), (2, 13)])
-def test_resume_matches_uninterrupted_run(compose_cfg, n_critic, half):
+@pytest.mark.parametrize("model,n_critic,half", [("gan", 1, 20), ("gan", 2, 13), ("cgan", 1, 20)])
+def test_resume_matches_uninterrupted_run(compose_cfg, model, n_critic, half):
     """N steps, stop, resume, N more == 2N uninterrupted; N is mid-epoch and 2N crosses the epoch end
-    (digits: 28 batches per epoch at batch 64)."""
-    common = [*fast(), f"model.n_critic={n_critic}", f"callbacks.model_checkpoint.every_n_g_steps={half}"]
+    (digits: 28 batches per epoch at batch 64). The conditional model also draws labels."""
+    common = [*fast(f"model={model}"), f"model.n_critic={n_critic}", f"callbacks.model_checkpoint.every_n_g_steps={half}"]
     full = compose_cfg(*common, f"trainer.max_steps={2 * half}", name="full")
     train(full)
     w_full, ck_full = final_weights(full)
@@ -92,7 +92,8 @@ def test_resume_matches_uninterrupted_run(compose_cfg, n_critic, half):
     # ...and an interruption really changes something (the test would notice a broken resume):
     other = compose_cfg(*common, f"trainer.max_steps={2 * half}", "seed=1", name="other")
     train(other)
-    assert not torch.equal(final_weights(other)[0]["generator.net.0.weight"], w_full["generator.net.0.weight"])
+    first = next(k for k in w_full if k.startswith("generator.") and k.endswith("weight"))
+    assert not torch.equal(final_weights(other)[0][first], w_full[first])
 
 
 def test_bf16_mixed_precision_trains(compose_cfg):
