@@ -36,7 +36,8 @@ def test_embedded_images(dm, shape, classes):
     assert len(dm.train_set) == (1797 if isinstance(dm, Digits) else 5000)
 
 
-@pytest.mark.parametrize("name,half,points", [("ring", 2.5, 1001), ("grid", 4.5, 901), ("swiss_roll", 3.5, 351)])
+@pytest.mark.parametrize("name,half,points", [("ring", 2.5, 1001), ("grid", 4.5, 901), ("bimodal", 3.5, 351),
+                                              ("swiss_roll", 3.5, 351)])
 def test_toy2d_density_is_normalised_and_matches_samples(name, half, points):
     dist = Toy2DDistribution(name)
     t = torch.linspace(-half, half, points, dtype=torch.float64)  # spacing <= std / 2
@@ -53,7 +54,7 @@ def test_toy2d_datamodule_shape_and_labels():
     dm = Toy2D(name="grid", num_samples=1000, batch_size=100)
     x, y = first_batch(dm)
     assert x.shape == (100, 2) and dm.shape == (2,) and dm.num_classes == 25
-    with pytest.raises(ConfigError, match="ring, grid, swiss_roll"):
+    with pytest.raises(ConfigError, match="ring, grid, bimodal, swiss_roll"):
         Toy2D(name="moons")
 
 

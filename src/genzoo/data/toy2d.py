@@ -2,6 +2,8 @@
 
 - ``ring``: 8 Gaussians on a circle of radius 2, std 0.02 (Metz et al., Unrolled GANs).
 - ``grid``: 25 Gaussians on the 5x5 grid {-4,-2,0,2,4}^2, std 0.05 (VEEGAN, PacGAN).
+- ``bimodal``: 2 Gaussians at (-1.5, 0) and (1.5, 0), std 0.3: the two-mode target of seed claim C5
+  (reverse KL fits one mode, forward KL spreads over both).
 - ``swiss_roll``: a spiral curve c(t) = t (cos t, sin t) / 5, t ~ U[1.5 pi, 4.5 pi], plus
   isotropic Gaussian noise of std 0.1; its density is a 1-D integral over t, evaluated by quadrature.
 """
@@ -16,7 +18,7 @@ import torch
 
 from genzoo.data.base import GenDataModule, TensorImages
 
-TOY2D = ("ring", "grid", "swiss_roll")
+TOY2D = ("ring", "grid", "bimodal", "swiss_roll")
 _SWISS_T = (1.5 * math.pi, 4.5 * math.pi)
 
 
@@ -35,6 +37,9 @@ class Toy2DDistribution:
             g = torch.arange(-4.0, 5.0, 2.0)
             self.centers = torch.cartesian_prod(g, g)
             self.std = 0.05
+        elif name == "bimodal":
+            self.centers = torch.tensor([[-1.5, 0.0], [1.5, 0.0]])
+            self.std = 0.3
         else:
             self.centers = None
             self.std = 0.1
