@@ -129,3 +129,36 @@ def test_metrics_do_not_change_training(compose_cfg, tmp_path):
     wa = torch.load(Path(a.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     wb = torch.load(Path(b.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_conditional_accuracy_on_known_samplers(digits_and_classifier):
+    """A 'generator' that returns real digits of the class asked for scores the classifier's accuracy;
+    one that ignores the class scores chance (0.1)."""
+    dm, ext, cache = digits_and_classifier
+    x, y = dm.sample_real(1797, with_labels=True)
+    by_class = {k: x[y == k] for k in range(10)}
+    cursor = {k: 0 for k in range(10)}
+
+    def faithful(y=None):
+        out = []
+        for k in y.tolist():
+            out.append(by_class[k][cursor[k] % len(by_class[k])])
+            cursor[k] += 1
+        return torch.stack(out)
+
+    g = torch.Generator().manual_seed(0)
+    metrics = SampleMetrics(ext, dm, cache, num_samples=1000)
+    key = "conditional_accuracy/classifier/1k"
+    assert metrics.compute(faithful, num_classes=10)[key] > 0.95
+    ignoring = metrics.compute(lambda y=None: x[torch.randint(len(x), (len(y),), generator=g)], num_classes=10)[key]
+    assert 0.05 < ignoring < 0.15
+
+
+def test_toy2d_conditional_accuracy_counts_samples_at_the_mode_asked_for():
+    dist = Toy2DDistribution("ring")
+    labels = torch.arange(800) % 8
+    at_mode = dist.centers[labels] + 0.02 * torch.randn(800, 2)
+    assert toy2d_metrics(at_mode, dist, labels=labels)["toy2d/conditional_accuracy"] > 0.97
+    shifted = dist.centers[(labels + 1) % 8] + 0.02 * torch.randn(800, 2)  # right quality, wrong modes
+    m = toy2d_metrics(shifted, dist, labels=labels)
+    assert m["toy2d/conditional_accuracy"] == 0 and m["toy2d/high_quality"] > 0.97
