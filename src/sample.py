@@ -33,7 +33,7 @@ def main(cfg: DictConfig) -> None:
     grid_cfg = (run_cfg.get("callbacks") or {}).get("sample_grid") or {}
     g = torch.Generator().manual_seed(cfg.seed)
     toy = len(dm.shape) == 1
-    conditional = getattr(model, "conditional", False)
+    conditional = model.conditional
     if cfg.label is not None and not conditional:
         print(f"\nError: label={cfg.label} needs a class-conditional run (model=cgan); this one is model="
               f"{run_cfg.model.get('name')}.", file=sys.stderr)

@@ -51,7 +51,7 @@ def score(model, datamodule, mcfg: DictConfig, seed: int = 0) -> dict[str, float
     from genzoo.metrics.sample_quality import balanced_labels, count_label, draw_samples
 
     n = int(mcfg.num_samples)
-    num_classes = model.num_classes if getattr(model, "conditional", False) else None
+    num_classes = model.num_classes if model.conditional else None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if mcfg.extractor == "toy2d":

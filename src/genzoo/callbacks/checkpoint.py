@@ -8,10 +8,10 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from genzoo.callbacks.images import due
+from genzoo.callbacks.images import EveryGeneratorSteps
 
 
-class GeneratorStepCheckpoint(ModelCheckpoint):
+class GeneratorStepCheckpoint(EveryGeneratorSteps, ModelCheckpoint):
     """``ModelCheckpoint`` triggered by ``pl_module.g_step``; ``{g_step}`` may appear in ``filename``.
 
     Also saves once at the end of training, so the final weights are always on disk.
@@ -31,21 +31,13 @@ class GeneratorStepCheckpoint(ModelCheckpoint):
         candidates["g_step"] = torch.tensor(trainer.lightning_module.g_step)
         return candidates
 
-    def _save_now(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def fire(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._should_skip_saving_checkpoint(trainer) or pl_module.g_step == self._last_g_saved:
             return
         self._last_g_saved = pl_module.g_step
         candidates = self._monitor_candidates(trainer)
         self._save_topk_checkpoint(trainer, candidates)
         self._save_last_checkpoint(trainer, candidates)
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        g = pl_module.g_step
-        if due(g, self.every_n_g_steps):
-            self._save_now(trainer, pl_module)
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        self._save_now(trainer, pl_module)
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "last_g_saved": self._last_g_saved}

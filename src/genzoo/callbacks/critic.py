@@ -28,7 +28,7 @@ class CriticDiagnostics(pl.Callback):
         g = pl_module.g_step
         self._last = g
         critic = pl_module.discriminator
-        y = batch[1][:64] if getattr(pl_module, "conditional", False) else None
+        y = batch[1][:64] if pl_module.conditional else None
         with torch.enable_grad():
             norms = layer_input_grad_norms(critic, batch[0][:64], y)
         self.history.append((g, norms))
@@ -57,7 +57,7 @@ class CriticDiagnostics(pl.Callback):
         if not trainer.is_global_zero:
             return
         if pl_module.g_step != self._last:
-            real = trainer.datamodule.sample_real(64, with_labels=getattr(pl_module, "conditional", False))
+            real = trainer.datamodule.sample_real(64, with_labels=pl_module.conditional)
             batch = tuple(t.to(pl_module.device) for t in (real if isinstance(real, tuple) else (real,)))
             self._measure(trainer, pl_module, batch)
         self.plot(pl_module)

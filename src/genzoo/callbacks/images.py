@@ -13,6 +13,24 @@ def due(g_step: int, every: int) -> bool:
     return every > 0 and g_step > 0 and g_step % every == 0
 
 
+class EveryGeneratorSteps:
+    """Callback mixin: ``fire(trainer, pl_module)`` every ``every_n_g_steps`` generator steps and once
+    more at the end of training. Put it first among the bases so its hooks are the ones Lightning
+    calls; ``fire`` itself skips a generator step it has already handled."""
+
+    every_n_g_steps: int
+
+    def fire(self, trainer, pl_module) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if due(pl_module.g_step, self.every_n_g_steps):
+            self.fire(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.fire(trainer, pl_module)
+
+
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
     """Images in [-1, 1] -> one PNG grid."""
     path = Path(path)

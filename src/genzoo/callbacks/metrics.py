@@ -11,7 +11,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_warn
 
-from genzoo.callbacks.images import due, log_image
+from genzoo.callbacks.images import EveryGeneratorSteps, log_image
 from genzoo.errors import ConfigError
 from genzoo.metrics import InceptionUnavailable, SampleMetrics, build_extractor, toy2d_metrics
 from genzoo.metrics.sample_quality import balanced_labels, count_label, draw_samples, extract
@@ -26,7 +26,7 @@ def log_metrics_now(trainer: pl.Trainer, metrics: dict[str, float], g_step: int)
     trainer.callback_metrics.update({k: torch.tensor(v) for k, v in row.items()})
 
 
-class SampleQuality(pl.Callback):
+class SampleQuality(EveryGeneratorSteps, pl.Callback):
     """Every ``every_n_g_steps`` generator steps and at the end of training, draw ``num_samples``
     samples (from the EMA generator where there is one, with a fixed seed so that successive
     evaluations compare like with like) and log sample metrics whose names state the protocol.
@@ -40,7 +40,7 @@ class SampleQuality(pl.Callback):
                  split: str = "train", cache_dir: str = ".cache/genzoo", inception_weights: str | None = None,
                  require: bool = False, num_real: int | None = None, dirpath: str | None = None,
                  seed: int = 4321) -> None:
-        self.extractor_name, self.every, self.num_samples = extractor, every_n_g_steps, num_samples
+        self.extractor_name, self.every_n_g_steps, self.num_samples = extractor, every_n_g_steps, num_samples
         self.split, self.cache_dir, self.inception_weights = split, cache_dir, inception_weights
         self.require, self.num_real, self.seed = require, num_real, seed
         self.dirpath = Path(dirpath) if dirpath else None
@@ -73,7 +73,7 @@ class SampleQuality(pl.Callback):
         (every class equally often over all ranks)."""
         world, rank = trainer.world_size, trainer.global_rank
         local = math.ceil(n / world)
-        labels = balanced_labels(local, pl_module.num_classes, rank * local) if getattr(pl_module, "conditional", False) else None
+        labels = balanced_labels(local, pl_module.num_classes, rank * local) if pl_module.conditional else None
         was_training = pl_module.training
         pl_module.eval()
         try:
@@ -108,7 +108,7 @@ class SampleQuality(pl.Callback):
         self.seconds += time.perf_counter() - start
         return out
 
-    def _run(self, trainer, pl_module) -> None:
+    def fire(self, trainer, pl_module) -> None:
         if self.disabled or pl_module.g_step == self._last:
             return
         self._last = pl_module.g_step
@@ -117,13 +117,8 @@ class SampleQuality(pl.Callback):
         if trainer.is_global_zero:
             log_metrics_now(trainer, out, pl_module.g_step)
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        g = pl_module.g_step
-        if due(g, self.every):
-            self._run(trainer, pl_module)
-
     def on_train_end(self, trainer, pl_module) -> None:
-        self._run(trainer, pl_module)
+        super().on_train_end(trainer, pl_module)
         if trainer.is_global_zero and self.dirpath is not None and self.history:
             self.plot(trainer, pl_module)
 

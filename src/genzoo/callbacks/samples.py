@@ -7,7 +7,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from genzoo.callbacks.images import due, log_image, save_grid, save_scatter
+from genzoo.callbacks.images import EveryGeneratorSteps, log_image, save_grid, save_scatter
 
 
 def fixed_noise(n: int, z_dim: int, seed: int = 1234) -> torch.Tensor:
@@ -24,7 +24,7 @@ def grid_inputs(model, num_samples: int = 64, nrow: int = 8, num_scatter: int = 
     across classes); for 2-D data ``num_scatter`` points split evenly over the classes.
     """
     toy = len(model.data_shape) == 1
-    if not getattr(model, "conditional", False):
+    if not model.conditional:
         return fixed_noise(num_scatter if toy else num_samples, model.z_dim, seed), None, nrow
     k = model.num_classes
     if toy:
@@ -34,7 +34,7 @@ def grid_inputs(model, num_samples: int = 64, nrow: int = 8, num_scatter: int = 
     return z, torch.arange(k).repeat_interleave(nrow), nrow
 
 
-class SampleGrid(pl.Callback):
+class SampleGrid(EveryGeneratorSteps, pl.Callback):
     """Every ``every_n_g_steps`` generator steps and at the end of training, draw samples from a
     fixed noise batch (the same z each time, so progress is comparable) and save
     ``{dirpath}/g{step:07d}.png`` (plus ``last.png``); log the picture to W&B.
@@ -46,7 +46,7 @@ class SampleGrid(pl.Callback):
     def __init__(self, dirpath: str, every_n_g_steps: int = 500, num_samples: int = 64, nrow: int = 8,
                  num_scatter: int = 1000, seed: int = 1234) -> None:
         self.dirpath = Path(dirpath)
-        self.every = every_n_g_steps
+        self.every_n_g_steps = every_n_g_steps
         self.num_samples, self.nrow, self.num_scatter, self.seed = num_samples, nrow, num_scatter, seed
         self._last = -1
         self.last_path: Path | None = None
@@ -75,10 +75,4 @@ class SampleGrid(pl.Callback):
         log_image(trainer, "samples", path, g)
         return path
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        g = pl_module.g_step
-        if due(g, self.every):
-            self.render(trainer, pl_module)
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        self.render(trainer, pl_module)
+    fire = render

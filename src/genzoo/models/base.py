@@ -33,6 +33,9 @@ class GenerativeModule(pl.LightningModule):
     #: Strategy train.py picks for several devices. Alternating updates leave one network's
     #: parameters without gradients in each backward, which plain DDP refuses.
     ddp_strategy = "ddp"
+    #: Class-conditional models (``sample(y=...)`` generates class y) say so, with their class count.
+    conditional = False
+    num_classes: int | None = None
 
     def __init__(self) -> None:
         super().__init__()
