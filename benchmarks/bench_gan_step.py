@@ -45,9 +45,9 @@ class Timer(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, *args) -> None:
         now = time.perf_counter()
-        if self.t0 is None and pl_module.g_step >= self.warmup:
-            self.t0, self.g0 = now, pl_module.g_step
-        self.t1, self.g1 = now, pl_module.g_step  # end-of-run work (plots) is not a training step
+        if self.t0 is None and pl_module.model_step >= self.warmup:
+            self.t0, self.g0 = now, pl_module.model_step
+        self.t1, self.g1 = now, pl_module.model_step  # end-of-run work (plots) is not a training step
 
     def on_train_end(self, trainer, pl_module) -> None:
         if self.t0 is not None and trainer.is_global_zero:
@@ -59,7 +59,7 @@ def genzoo_step_time(steps: int, warmup: int, extra=(), model: str = "gan") -> f
     import genzoo.training as tr
 
     d = tempfile.mkdtemp()
-    timer = Timer(warmup, str(Path(d) / "sec_per_g_step"))
+    timer = Timer(warmup, str(Path(d) / "sec_per_model_step"))
     orig = tr.instantiate_group
 
     def with_timer(group):  # add the timer to the callbacks the config builds

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-SKIP = {"epoch", "step", "g_step"}
+SKIP = {"epoch", "step", "model_step", "g_step"}  # g_step: the x-axis of runs before the rename
 
 
 def find_jobs(roots: list[Path]) -> list[Path]:
@@ -48,7 +48,7 @@ def read_series(job: Path) -> dict[str, list[tuple[float, float]]]:
     series: dict[str, list[tuple[float, float]]] = defaultdict(list)
     with open(job / "csv" / "metrics.csv", newline="") as f:
         for row in csv.DictReader(f):
-            g = row.get("g_step")
+            g = row.get("model_step") or row.get("g_step")
             if not g:
                 continue
             for k, v in row.items():
@@ -135,7 +135,7 @@ def wandb_report(project: str, roots: list[Path], metrics: list[str]) -> str:
         import wandb_workspaces.reports.v2 as wr
     except ImportError:
         raise SystemExit("error: --wandb needs the wandb-workspaces package: pip install wandb-workspaces")
-    panels = [wr.LinePlot(x="g_step", y=[m], title=m) for m in metrics if not m.startswith(("d/", "critic/"))]
+    panels = [wr.LinePlot(x="model_step", y=[m], title=m) for m in metrics if not m.startswith(("d/", "critic/"))]
     report = wr.Report(project=project, title=f"genzoo comparison: {', '.join(r.name for r in roots)}",
                        blocks=[wr.PanelGrid(runsets=[wr.Runset(project=project)], panels=panels)])
     report.save()

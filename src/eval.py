@@ -1,7 +1,8 @@
 """Score a checkpoint: ``python src/eval.py ckpt_path=... [metrics.num_samples=50000]``.
 
-Rebuilds the run from the config stored in the checkpoint, samples from its EMA generator, computes
-the run's sample metrics (or the ones chosen with ``metrics.*``), writes ``<ckpt>.eval.json`` beside
+Rebuilds the run from the config stored in the checkpoint, samples from it through the family contract
+(with averaged weights where it keeps them), computes the run's sample metrics (or the ones chosen
+with ``metrics.*``) and the family's held-out metrics over the held-out split, writes ``<ckpt>.eval.json`` beside
 the checkpoint and logs the numbers to W&B (offline without a login).
 """
 
@@ -20,18 +21,25 @@ from genzoo.errors import GenzooError
 def main(cfg: DictConfig) -> dict:
     from genzoo.evaluation import device_for, load_run, merged_metrics_config, score, write_json
     from genzoo.logging_utils import resolve_wandb_mode
+    from genzoo.metrics.held_out import held_out_average
 
     try:
         run_cfg, dm, model, ckpt = load_run(cfg.ckpt_path, device_for(cfg.device))
-        mcfg = merged_metrics_config(run_cfg, cfg.metrics)
-        if not mcfg.get("cache_dir"):
-            mcfg.cache_dir = cfg.paths.cache_dir
-        metrics = score(model, dm, mcfg, seed=cfg.seed)
+        mcfg = merged_metrics_config(run_cfg, cfg.metrics, required=not model.held_out_metric_names)
+        metrics = {}
+        if mcfg is not None:
+            if not mcfg.get("cache_dir"):
+                mcfg.cache_dir = cfg.paths.cache_dir
+            metrics.update(score(model, dm, mcfg, seed=cfg.seed))
+        metrics.update(held_out_average(model, dm, cfg.held_out.batch_size, cfg.held_out.max_examples))
     except GenzooError as e:
         print(f"\nError: {e}", file=sys.stderr)
         sys.exit(2)
-    payload = {"ckpt_path": str(Path(cfg.ckpt_path).resolve()), "g_step": model.g_step, "metrics": metrics,
-               "protocol": {k: mcfg.get(k) for k in ("extractor", "num_samples", "split")}, "seed": cfg.seed}
+    protocol = {k: mcfg.get(k) for k in ("extractor", "num_samples", "split")} if mcfg is not None else {}
+    if model.held_out_metric_names:
+        protocol["held_out_examples"] = cfg.held_out.max_examples or "all"
+    payload = {"ckpt_path": str(Path(cfg.ckpt_path).resolve()), "model_step": model.model_step, "metrics": metrics,
+               "protocol": protocol, "seed": cfg.seed}
     out = write_json(Path(cfg.ckpt_path).with_suffix(".eval.json"), payload)
     mode = resolve_wandb_mode(cfg.wandb_mode)
     if mode != "disabled":
@@ -42,7 +50,7 @@ def main(cfg: DictConfig) -> dict:
                          config={"eval": OmegaConf.to_container(cfg, resolve=True), "run": run_cfg and
                                  OmegaConf.to_container(run_cfg, resolve=True)})
         try:
-            run.log({**metrics, "g_step": model.g_step})
+            run.log({**metrics, "model_step": model.model_step})
         finally:
             wandb.finish()
     for k, v in metrics.items():

@@ -2,7 +2,8 @@
 
 Writes, into the run folder of this command (printed at the end): ``random.png`` (fresh noise),
 ``fixed.png`` (the fixed noise of the training run's sample grids, so it matches them) and
-``interpolation.png`` (each row walks between two random codes, spherically by default).
+``interpolation.png`` (each row walks between two random codes, spherically by default; families
+with a latent only), and the family's own pictures (reconstructions, completions, translations).
 For 2-D toy data the pictures are scatter plots over the data, and the interpolations paths.
 Conditional runs (``model=cgan``): one row per class, or only class k with ``label=k``.
 """
@@ -16,67 +17,56 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from genzoo.errors import GenzooError
+from genzoo.errors import ConfigError, GenzooError
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="sample")
 def main(cfg: DictConfig) -> None:
-    from genzoo.callbacks import grid_inputs, save_grid, save_scatter
-    from genzoo.evaluation import device_for, interpolation_latents, load_run, nrow_for
+    from genzoo import sampling
+    from genzoo.callbacks import save_grid, save_samples
+    from genzoo.evaluation import device_for, load_run, nrow_for
 
     try:
         run_cfg, dm, model, _ = load_run(cfg.ckpt_path, device_for(cfg.device))
+        if cfg.label is not None and model.condition != "label":
+            raise ConfigError(f"label={cfg.label} needs a class-conditional run (model=cgan); this one is "
+                              f"model={model.name}.")
+        if cfg.label is not None and not 0 <= cfg.label < model.num_classes:
+            raise ConfigError(f"label={cfg.label} is not a class of this run; classes are 0..{model.num_classes - 1}.")
     except GenzooError as e:
         print(f"\nError: {e}", file=sys.stderr)
         sys.exit(2)
     out = Path(cfg.paths.output_dir)
     grid_cfg = (run_cfg.get("callbacks") or {}).get("sample_grid") or {}
     g = torch.Generator().manual_seed(cfg.seed)
-    toy = len(dm.shape) == 1
-    conditional = model.conditional
-    if cfg.label is not None and not conditional:
-        print(f"\nError: label={cfg.label} needs a class-conditional run (model=cgan); this one is model="
-              f"{run_cfg.model.get('name')}.", file=sys.stderr)
-        sys.exit(2)
-    if cfg.label is not None and not 0 <= cfg.label < model.num_classes:
-        print(f"\nError: label={cfg.label} is not a class of this run; classes are 0..{model.num_classes - 1}.",
-              file=sys.stderr)
-        sys.exit(2)
+    toy = len(model.data_shape) == 1
     n = cfg.num_samples if not toy else max(cfg.num_samples, 1000)
-    nrow_random = cfg.nrow or nrow_for(n)
-    z_random = torch.randn(n, model.z_dim, generator=g)
-    y_random = None
-    if conditional:  # one class (label=k), or one row per class
-        if cfg.label is not None:
-            y_random = torch.full((n,), int(cfg.label))
-        elif toy:
-            y_random = torch.arange(n) % model.num_classes
-        else:
-            y_random = torch.arange(model.num_classes).repeat_interleave(nrow_random)
-            z_random = torch.randn(len(y_random), model.z_dim, generator=g)
-    z_fixed, y_fixed, nrow_fixed = grid_inputs(model, grid_cfg.get("num_samples", 64), grid_cfg.get("nrow", 8),
-                                               grid_cfg.get("num_scatter", 1000), grid_cfg.get("seed", 1234))
-    pairs, steps = cfg.interpolation.pairs, cfg.interpolation.steps
-    z_interp = interpolation_latents(model.z_dim, pairs, steps, cfg.interpolation.mode, generator=g)
-    # conditional: row i keeps one class (label=k, else class i mod K) while the code moves
-    y_interp = None
-    if conditional:
-        rows = torch.full((pairs,), int(cfg.label)) if cfg.label is not None else torch.arange(pairs) % model.num_classes
-        y_interp = rows.repeat_interleave(steps)
+    random = sampling.random_grid(model, n, g, cfg.nrow or nrow_for(n), label=cfg.label, datamodule=dm)
+    fixed = sampling.grid_inputs(model, grid_cfg.get("num_samples", 64), grid_cfg.get("nrow", 8),
+                                 grid_cfg.get("num_scatter", 1000), grid_cfg.get("seed", 1234), datamodule=dm)
     written = []
     with torch.no_grad():
-        if toy:
-            real = dm.sample_real(2000)
-            for name, z, y in (("random", z_random, y_random), ("fixed", z_fixed, y_fixed)):
-                written.append(save_scatter(model.sample(z=z, y=y).cpu(), real, out / f"{name}.png", title=name,
-                                            labels=y))
-            written.append(_paths_plot(model.sample(z=z_interp, y=y_interp).cpu(), real, pairs, steps,
-                                       out / "interpolation.png"))
-        else:
-            written.append(save_grid(model.sample(z=z_random, y=y_random), out / "random.png", nrow=nrow_random))
-            written.append(save_grid(model.sample(z=z_fixed, y=y_fixed), out / "fixed.png", nrow=nrow_fixed))
-            written.append(save_grid(model.sample(z=z_interp, y=y_interp), out / "interpolation.png", nrow=steps))
-    print(f"Samples of generator step {model.g_step}:")
+        for name, grid in (("random", random), ("fixed", fixed)):
+            written.append(save_samples(grid.sample(model).cpu(), out / f"{name}.png", grid.nrow, dm, title=name,
+                                        labels=grid.y))
+        if model.latent_key is not None:  # walk the latent between two draws, row by row
+            pairs, steps = cfg.interpolation.pairs, cfg.interpolation.steps
+            noise = sampling.interpolation_noise(model, pairs, steps, cfg.interpolation.mode, generator=g)
+            # label-conditional: row i keeps one class (label=k, else class i mod K) while the latent moves
+            y = None
+            if model.condition == "label":
+                rows = (torch.full((pairs,), int(cfg.label)) if cfg.label is not None
+                        else torch.arange(pairs) % model.num_classes)
+                y = rows.repeat_interleave(steps)
+            path = out / "interpolation.png"
+            points = model.sample(noise=noise, y=y).cpu()
+            written.append(_paths_plot(points, dm.sample_real(2000), pairs, steps, path) if toy
+                           else save_grid(points, path, nrow=steps))
+        if model.picture_names:  # the family's own pictures (reconstructions, completions, ...)
+            held_out = sampling.held_out_batch(dm, grid_cfg.get("num_samples", 64), model.device)
+            for name, (images, nrow) in model.pictures(held_out, torch.Generator().manual_seed(cfg.seed)).items():
+                written.append(save_grid(images, out / f"{name}.png", nrow=nrow))
+    print(f"Samples of model step {model.model_step}:")
     for p in written:
         print(f"  {p}")
 

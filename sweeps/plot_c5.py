@@ -54,7 +54,7 @@ def main() -> None:
         for div, name in (("kl", "forward"), ("reverse_kl", "reverse")):
             if (depth, div) in runs:
                 _, _, model, _ = load_run(str(runs[(depth, div)]))
-                panel[name] = model.sample(z=z).cpu()
+                panel[name] = model.sample(noise={"z": z}).cpu()
         if panel:
             rows.append((label, panel))
 

@@ -53,3 +53,28 @@ def run_cli(*args: str, cwd: Path, timeout: int = 300, env: dict | None = None):
     e = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1", "GENZOO_CACHE": str(CACHE), **(env or {})}
     return subprocess.run([sys.executable, str(ROOT / "src" / "train.py"), *args], cwd=cwd, env=e,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def function_family(fn, data_shape=(1, 16, 16), num_classes: int | None = None):
+    """A stand-in family whose samples are ``fn(n)`` (or ``fn(y=labels)`` when ``num_classes`` is
+    given): a known sampler driven through the family contract, like any trained model."""
+    import torch.nn as nn
+
+    from genzoo.models.base import GenerativeModule
+
+    class FunctionFamily(GenerativeModule):
+        name = "function"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.data_shape, self.num_classes = tuple(data_shape), num_classes
+            self.condition = "none" if num_classes is None else "label"
+            self.anchor = nn.Parameter(torch.zeros(()))  # gives the module a device
+
+        def draw_noise(self, n, generator=None):
+            return {"count": torch.zeros(n, 0)}
+
+        def sample_given(self, noise, y=None, source=None, ema=True):
+            return fn(len(noise["count"])) if y is None else fn(y=y.cpu())
+
+    return FunctionFamily()

@@ -19,7 +19,7 @@ def run_dirs(cwd: Path, kind: str = "runs") -> list[Path]:
 def test_cli_trains_and_prints_where_everything_went(tmp_path):
     r = run_cli(*QUICK, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "Trained 4 generator steps (8 optimiser steps)" in r.stdout
+    assert "Trained 4 model steps (8 optimiser steps)" in r.stdout
     for what in ("Output folder:", "Checkpoint:", "Samples:", "CSV metrics:"):
         assert what in r.stdout
     (run,) = run_dirs(tmp_path)
@@ -38,7 +38,7 @@ def test_cli_ddp_two_cpu_processes(tmp_path):
     assert "world_size: 2" in out or "distributed_backend=gloo" in out
     (run,) = run_dirs(tmp_path)  # both ranks write into one run folder
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
-    assert ckpt["genzoo"]["counters"]["g_step"] == 4
+    assert ckpt["genzoo"]["counters"]["model_step"] == 4
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
     header, *rows = (run / "csv" / "metrics.csv").read_text().splitlines()
     col = header.split(",").index("conditional_accuracy/classifier/100")

@@ -6,7 +6,8 @@ from hydra.utils import get_class, get_method
 
 from conftest import ROOT
 
-GROUPS = ["model", "loss", "net", "data", "trainer", "logger", "callbacks", "paths", "hydra", "experiment", "debug"]
+GROUPS = ["model", "loss", "net", "data", "trainer", "logger", "callbacks", "paths", "hydra", "experiment", "debug",
+          "metrics", "optimizer"]
 
 
 def options(group):
@@ -35,7 +36,9 @@ def test_every_group_the_issue_names_exists():
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS if g != "hydra" for o in options(g)])
 def test_option_composes_and_targets_import(compose_cfg, group, option):
     extra = ["data.root=/tmp"] if (group, option) == ("data", "image_folder") else []
-    cfg = compose_cfg(f"{group}={option}", *extra)
+    # the optimizer group is placed at model.optimizer_g / model.optimizer_d by the model configs
+    choice = f"optimizer@model.optimizer_g={option}" if group == "optimizer" else f"{group}={option}"
+    cfg = compose_cfg(choice, *extra)
     from omegaconf import OmegaConf
 
     for key in cfg:  # every interpolation resolves
@@ -59,4 +62,51 @@ def test_target_names_match_config_names():
             if node._target_.endswith("FDivergence"):  # one class, one table row per config
                 assert node.divergence == option
                 continue
+            if node._target_.endswith("renamed_loss"):  # an old name that now only says the new one
+                assert node.old == option and (ROOT / "conf" / group / f"{node.new}.yaml").is_file()
+                continue
             assert node._target_.rsplit(".", 1)[-1].lower() == option.replace("_", "").lower(), (group, option)
+
+
+def test_renamed_fgan_row_is_refused_with_its_new_name(compose_cfg):
+    from genzoo.errors import ConfigError
+    from genzoo.training import build_datamodule, build_model
+
+    cfg = compose_cfg("model=fgan", "loss=gan")
+    with pytest.raises(ConfigError, match="loss=gan was renamed loss=gan_divergence"):
+        build_model(cfg, build_datamodule(cfg))
+
+
+@pytest.mark.parametrize("model,loss,optimizer,critic_norm", [
+    ("gan", "NonSaturating", "Adam", "batch"), ("cgan", "NonSaturating", "Adam", "batch"),
+    ("fgan", "FDivergence", "Adam", "batch"), ("wgan", "Wasserstein", "RMSprop", "batch"),
+    ("wgan_gp", "Wasserstein", "Adam", "layer"),
+])
+def test_a_model_config_brings_its_own_family_defaults(compose_cfg, model, loss, optimizer, critic_norm):
+    """model=<name> alone picks its nets, loss, metrics and optimisers; model=wgan/wgan_gp/fgan/cgan
+    extend model=gan (its z_dim and EMA) and change only what differs."""
+    cfg = compose_cfg(f"model={model}")
+    assert cfg.loss._target_.endswith(loss) and cfg.metrics.extractor == "classifier"
+    assert cfg.model.optimizer_g._target_ == cfg.model.optimizer_d._target_ == f"torch.optim.{optimizer}"
+    assert "betas" not in cfg.model.optimizer_g or optimizer == "Adam"  # RMSprop takes no betas
+    assert cfg.net.discriminator.norm == critic_norm
+    assert cfg.model.z_dim == 64 and cfg.model.ema_decay == 0.999  # inherited from model=gan
+
+
+def test_build_model_passes_only_what_the_family_declares(compose_cfg):
+    from genzoo.errors import ConfigError
+    from genzoo.training import build_datamodule, build_model
+
+    cfg = compose_cfg("model=gan")
+    dm = build_datamodule(cfg)
+    from omegaconf import open_dict
+
+    with open_dict(cfg):  # a family that declares no loss refuses one; nets must be the family's keys
+        cfg.net.encoder = cfg.net.pop("generator")
+    with pytest.raises(ConfigError, match="model=gan takes nets generator, discriminator"):
+        build_model(cfg, dm)
+    cfg = compose_cfg("model=gan")
+    with open_dict(cfg):
+        cfg.loss = None
+    with pytest.raises(ConfigError, match="model=gan needs a loss"):
+        build_model(cfg, dm)

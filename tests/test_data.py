@@ -33,7 +33,18 @@ def test_embedded_images(dm, shape, classes):
     assert x.min() >= -1 and x.max() <= 1 and x.min() < -0.9 and x.max() > 0.9
     assert y.dtype == torch.long and 0 <= y.min() and y.max() < classes
     assert dm.shape == shape and dm.num_classes == classes
-    assert len(dm.train_set) == (1797 if isinstance(dm, Digits) else 5000)
+    # a fixed 10% is held out: disjoint from training, the same whatever the run's seed
+    total = 1797 if isinstance(dm, Digits) else 5000
+    train, test = dm.dataset("train"), dm.dataset("test")
+    assert len(train) + len(test) == total and len(test) == round(0.1 * total)
+    other = type(dm)(size=dm.size, batch_size=32, seed=7)
+    assert torch.equal(other.dataset("test").x, test.x)
+    from genzoo.data.base import held_out_share
+
+    tr, te = held_out_share(total, 0.1, "train"), held_out_share(total, 0.1, "test")
+    assert not set(tr.tolist()) & set(te.tolist()) and len(tr) + len(te) == total
+    x_all, _ = dm.load()
+    assert torch.equal(test.x, x_all[te].to(test.x.dtype)) if x_all.shape[-1] == dm.size else True
 
 
 @pytest.mark.parametrize("name,half,points", [("ring", 2.5, 1001), ("grid", 4.5, 901), ("bimodal", 3.5, 351),
@@ -81,6 +92,9 @@ def test_mnist_raw_idx_layout(tmp_path, cls):
     # the loaded pixels are the file's pixels, scaled to [-1, 1]
     assert torch.allclose(dm.train_set.__getitems__([3])[0][0, 0], torch.from_numpy(imgs[3]).float() / 127.5 - 1)
     assert int(dm.train_set.y[3]) == 3
+    # the held-out split is the official test files (t10k-*)
+    test = dm.dataset("test")
+    assert len(test) == 10 and torch.equal(test.x[:, 0], torch.from_numpy(imgs[:10]))
 
 
 def test_cifar10_python_pickle_layout(tmp_path, monkeypatch):
@@ -104,6 +118,10 @@ def test_cifar10_python_pickle_layout(tmp_path, monkeypatch):
     with open(base / "data_batch_1", "rb") as f:
         first = pickle.load(f, encoding="latin1")["data"][0].reshape(3, 32, 32)
     assert torch.allclose(dm.train_set.__getitems__([0])[0][0], torch.from_numpy(first).float() / 127.5 - 1)
+    with open(base / "test_batch", "rb") as f:  # the held-out split is the official test batch
+        test_first = pickle.load(f, encoding="latin1")["data"][0].reshape(3, 32, 32)
+    test = dm.dataset("test")
+    assert len(test) == 8 and torch.equal(test.x[0], torch.from_numpy(test_first))
 
 
 def make_celeba(root, n=12):
@@ -123,8 +141,11 @@ def test_celeba_layout_and_splits(tmp_path, nested):
     dm = CelebA(root=str(tmp_path), batch_size=4)
     (x,) = first_batch(dm)
     assert x.shape == (4, 3, 64, 64) and len(dm.train_set) == 8
-    assert len(CelebA(root=str(tmp_path), split="test", batch_size=1).image_paths()) == 2
-    assert len(CelebA(root=str(tmp_path), split="all", batch_size=1).image_paths()) == 12
+    assert len(CelebA(root=str(tmp_path), split="valid", batch_size=1).image_paths("train")) == 2
+    assert len(CelebA(root=str(tmp_path), split="all", batch_size=1).image_paths("train")) == 12
+    # the held-out split is the official test partition (the last two images)
+    assert [p.name for p in dm.image_paths("test")] == ["000011.jpg", "000012.jpg"]
+    assert len(dm.dataset("test")) == 2
 
 
 def test_image_folder_rgba_and_sizes(tmp_path):

@@ -39,7 +39,7 @@ def test_eval_scores_a_checkpoint_and_writes_json_beside_it(trained_run):
     r = script("eval.py", f"ckpt_path={ckpt}", "metrics.num_samples=300", cwd=cwd)
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(ckpt.with_suffix(".eval.json").read_text())
-    assert out["g_step"] == 6 and out["protocol"] == {"extractor": "classifier", "num_samples": 300, "split": "train"}
+    assert out["model_step"] == 6 and out["protocol"] == {"extractor": "classifier", "num_samples": 300, "split": "train"}
     assert set(out["metrics"]) == {"fid/classifier/300/train", "kid/classifier/300/train", "is/classifier/300",
                                    "precision/classifier/300/train", "recall/classifier/300/train"}
     assert out["metrics"]["fid/classifier/300/train"] > 0

@@ -72,14 +72,14 @@ def test_bound_at_the_optimal_critic_equals_the_divergence(name):
 
 
 def test_loss_is_the_negative_bound_and_generator_objectives():
-    loss = FDivergence("gan")
+    loss = FDivergence("gan_divergence")
     real, fake = torch.tensor([1.0, -2.0]), torch.tensor([0.5, 3.0])
     # GAN row: the original value function E_P[log D] + E_Q[log(1 - D)], D = sigmoid(V), plus log 4
     expected = torch.log(torch.sigmoid(real)).mean() + torch.log(1 - torch.sigmoid(fake)).mean() + math.log(4)
     assert torch.allclose(loss.bound(real, fake), expected, atol=1e-6)
     assert torch.allclose(loss.d_loss(real, fake), -expected, atol=1e-6)
     assert torch.allclose(loss.g_loss(fake), -torch.nn.functional.softplus(fake).mean() + math.log(4), atol=1e-6)
-    alt = FDivergence("gan", generator_objective="alternative")
+    alt = FDivergence("gan_divergence", generator_objective="alternative")
     assert torch.allclose(alt.g_loss(fake), -torch.log(torch.sigmoid(fake)).mean(), atol=1e-6)
     with pytest.raises(ValueError, match="jensen_shannon"):
         FDivergence("chi")
@@ -90,4 +90,4 @@ def test_fgan_trains_on_toy2d_with_every_divergence(compose_cfg, name):
     cfg = compose_cfg(*fast("model=fgan", f"loss={name}", "data=toy2d", "trainer.max_steps=3",
                             "metrics.num_samples=200"))
     m = train(cfg)
-    assert m["g_step"] == 3 and math.isfinite(m[f"divergence/{name}"]) and math.isfinite(m["loss/g"])
+    assert m["model_step"] == 3 and math.isfinite(m[f"divergence/{name}"]) and math.isfinite(m["loss/g"])

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import fast
+from conftest import fast, function_family
 from genzoo.data import Digits, Toy2DDistribution
 from genzoo.errors import ConfigError
 from genzoo.metrics import InceptionUnavailable, SampleMetrics, build_extractor, frechet_distance, toy2d_metrics
@@ -64,22 +64,23 @@ def test_torchmetrics_and_torch_fidelity_agree(digits_and_classifier):
 def test_real_statistics_are_computed_once_then_read_from_cache(digits_and_classifier, tmp_path):
     dm, ext, _ = digits_and_classifier
     first = SampleMetrics(ext, dm, tmp_path, num_samples=200)
-    out = first.compute(lambda n: torch.rand(n, 1, 16, 16) * 2 - 1)
+    noise = function_family(lambda n: torch.rand(n, 1, 16, 16) * 2 - 1)
+    out = first.compute(noise)
     assert first.computed_real and first.cache_path().is_file()
     assert set(out) == {"fid/classifier/200/train", "kid/classifier/200/train", "is/classifier/200",
                         "precision/classifier/200/train", "recall/classifier/200/train"}
     second = SampleMetrics(ext, dm, tmp_path, num_samples=200)
-    second.compute(lambda n: torch.rand(n, 1, 16, 16) * 2 - 1)
+    second.compute(noise)
     assert not second.computed_real
     # real digits score far better than noise, and their IS is close to the 10 classes
-    real = SampleMetrics(ext, dm, tmp_path, num_samples=1000).compute(lambda n: dm.sample_real(n))
+    real = SampleMetrics(ext, dm, tmp_path, num_samples=1000).compute(function_family(lambda n: dm.sample_real(n)))
     assert real["fid/classifier/1k/train"] < 0.05 * out["fid/classifier/200/train"]
     assert real["is/classifier/1k"] > 7
     # noise lies off the data manifold (precision ~ 0); real digits lie on it
     assert out["precision/classifier/200/train"] < 0.1 < 0.9 < real["precision/classifier/1k/train"]
 
 
-def test_missing_inception_weights_message_and_require(tmp_path):
+def test_missing_inception_weights_file_names_the_key_to_set(tmp_path):
     with pytest.raises(InceptionUnavailable, match="metrics.inception_weights"):
         TorchFidelityInception(str(tmp_path / "missing.pth"))
 
@@ -88,7 +89,7 @@ def test_run_without_inception_weights_warns_and_trains_but_require_fails_at_sta
     common = fast("metrics=inception", f"metrics.inception_weights={tmp_path}/missing.pth", "trainer.max_steps=2")
     with pytest.warns(UserWarning, match="goes on without inception metrics"):
         m = train(compose_cfg(*common, name="warn"))
-    assert m["g_step"] == 2
+    assert m["model_step"] == 2
     cfg = compose_cfg(*common, "metrics.require=true", name="require")
     with pytest.raises(ConfigError, match="metrics.require=true"):
         train(cfg)
@@ -107,13 +108,13 @@ def test_toy2d_mode_metrics():
 
 
 def test_default_run_logs_classifier_metrics_to_csv(compose_cfg, tmp_path):
-    cfg = compose_cfg(*fast("trainer.max_steps=4", "metrics.every_n_g_steps=2", "metrics.num_samples=200",
+    cfg = compose_cfg(*fast("trainer.max_steps=4", "metrics.every_n_steps=2", "metrics.num_samples=200",
                             f"metrics.cache_dir={tmp_path}/cache"))
     m = train(cfg)
     assert "fid/classifier/200/train" in m and "is/classifier/200" in m
     rows = (Path(cfg.paths.output_dir) / "csv" / "metrics.csv").read_text().splitlines()
     header = rows[0].split(",")
-    col, g = header.index("fid/classifier/200/train"), header.index("g_step")
+    col, g = header.index("fid/classifier/200/train"), header.index("model_step")
     logged = [(float(r.split(",")[g]), r.split(",")[col]) for r in rows[1:] if r.split(",")[col]]
     assert [s for s, _ in logged] == [2.0, 4.0]  # at the cadence and at the end, against generator steps
     assert (Path(cfg.paths.output_dir) / "plots" / "metrics.png").is_file()
@@ -122,13 +123,13 @@ def test_default_run_logs_classifier_metrics_to_csv(compose_cfg, tmp_path):
 def test_metrics_do_not_change_training(compose_cfg, tmp_path):
     """Evaluation draws its noise under fork_rng: a run with metrics trains the same weights as one without."""
     base = fast("trainer.max_steps=4")
-    a = compose_cfg(*base, f"metrics.cache_dir={tmp_path}/cache", "metrics.num_samples=100", "metrics.every_n_g_steps=2",
+    a = compose_cfg(*base, f"metrics.cache_dir={tmp_path}/cache", "metrics.num_samples=100", "metrics.every_n_steps=2",
                     name="with")
     b = compose_cfg(*base, "metrics=none", name="without")
     train(a), train(b)
     wa = torch.load(Path(a.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     wb = torch.load(Path(b.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
-    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) if torch.is_tensor(wa[k]) else wa[k] == wb[k] for k in wa)
 
 
 def test_conditional_accuracy_on_known_samplers(digits_and_classifier):
@@ -149,8 +150,9 @@ def test_conditional_accuracy_on_known_samplers(digits_and_classifier):
     g = torch.Generator().manual_seed(0)
     metrics = SampleMetrics(ext, dm, cache, num_samples=1000)
     key = "conditional_accuracy/classifier/1k"
-    assert metrics.compute(faithful, num_classes=10)[key] > 0.95
-    ignoring = metrics.compute(lambda y=None: x[torch.randint(len(x), (len(y),), generator=g)], num_classes=10)[key]
+    assert metrics.compute(function_family(faithful, num_classes=10))[key] > 0.95
+    ignoring = metrics.compute(function_family(lambda y=None: x[torch.randint(len(x), (len(y),), generator=g)],
+                                               num_classes=10))[key]
     assert 0.05 < ignoring < 0.15
 
 
@@ -162,3 +164,22 @@ def test_toy2d_conditional_accuracy_counts_samples_at_the_mode_asked_for():
     shifted = dist.centers[(labels + 1) % 8] + 0.02 * torch.randn(800, 2)  # right quality, wrong modes
     m = toy2d_metrics(shifted, dist, labels=labels)
     assert m["toy2d/conditional_accuracy"] == 0 and m["toy2d/high_quality"] > 0.97
+
+
+def test_split_chooses_the_real_images_the_features_come_from(digits_and_classifier, tmp_path):
+    """metrics.split=test reads the held-out images, split=train the training ones: different real
+    features (and cache files) on the same extractor, each equal to that split's own images'."""
+    from genzoo.metrics.sample_quality import extract
+
+    dm, ext, _ = digits_and_classifier
+    on = {s: SampleMetrics(ext, dm, tmp_path, num_samples=100, split=s) for s in ("train", "test")}
+    feats = {s: m.real_features() for s, m in on.items()}
+    assert len(feats["train"]) == len(dm.dataset("train")) and len(feats["test"]) == len(dm.dataset("test"))
+    assert len(feats["train"]) != len(feats["test"]) and on["train"].cache_path() != on["test"].cache_path()
+    expected, _ = extract(ext, dm.sample_real(len(dm.dataset("test")), split="test"))
+    assert torch.allclose(feats["test"], expected)
+    sampler = function_family(lambda n: dm.sample_real(n, split="test"))
+    fid = {s: m.compute(sampler)[f"fid/classifier/100/{s}"] for s, m in on.items()}
+    assert fid["train"] != fid["test"]
+    with pytest.raises(ConfigError, match="metrics.split='valid' is not a split"):
+        SampleMetrics(ext, dm, tmp_path, num_samples=100, split="valid")

@@ -24,11 +24,11 @@ def test_model_data_pairs_train_for_a_few_generator_steps(compose_cfg, overrides
     cfg = compose_cfg(*fast(*overrides, "trainer.max_steps=3", "data.batch_size=16"))
     metrics = train(cfg)
     k = cfg.model.n_critic
-    assert metrics["g_step"] == 3.0
+    assert metrics["model_step"] == 3.0
     assert torch.isfinite(torch.tensor([metrics["loss/d"], metrics["loss/g"]])).all()
     ckpt = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["global_step"] == 3 * (k + 1)  # Lightning's optimiser steps: k critic + 1 generator per g step
-    assert ckpt["genzoo"]["counters"]["g_step"] == 3
+    assert ckpt["genzoo"]["counters"]["model_step"] == 3
 
 
 def test_default_run_leaves_samples_checkpoints_csv_and_offline_wandb(compose_cfg, monkeypatch):
@@ -37,7 +37,7 @@ def test_default_run_leaves_samples_checkpoints_csv_and_offline_wandb(compose_cf
     monkeypatch.setenv("NETRC", "/nonexistent")  # no W&B login -> offline, without asking
     cfg = compose_cfg("logger=wandb", "callbacks.rich_progress_bar=null", "trainer.enable_progress_bar=false",
                       "net.generator.width=8", "net.discriminator.width=8", "trainer.max_steps=6", "trainer.log_every_n_steps=1",
-                      "callbacks.model_checkpoint.every_n_g_steps=4", "callbacks.sample_grid.every_n_g_steps=4")
+                      "callbacks.model_checkpoint.every_n_steps=4", "callbacks.sample_grid.every_n_steps=4")
     train(cfg)
     out = Path(cfg.paths.output_dir)
     assert cfg.logger.wandb.mode == "offline"
@@ -45,7 +45,7 @@ def test_default_run_leaves_samples_checkpoints_csv_and_offline_wandb(compose_cf
     assert sorted(p.name for p in (out / "samples").glob("*.png")) == ["g0000004.png", "g0000006.png", "last.png"]
     assert (out / "plots" / "losses.png").stat().st_size > 0
     rows = (out / "csv" / "metrics.csv").read_text().splitlines()
-    assert "g_step" in rows[0] and "loss/d" in rows[0] and len(rows) > 1
+    assert "model_step" in rows[0] and "loss/d" in rows[0] and len(rows) > 1
     runs = list((out / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
     from PIL import Image
@@ -71,8 +71,8 @@ def final_weights(cfg):
 @pytest.mark.parametrize("model,n_critic,half", [("gan", 1, 20), ("gan", 2, 13), ("cgan", 1, 20)])
 def test_resume_matches_uninterrupted_run(compose_cfg, model, n_critic, half):
     """N steps, stop, resume, N more == 2N uninterrupted; N is mid-epoch and 2N crosses the epoch end
-    (digits: 28 batches per epoch at batch 64). The conditional model also draws labels."""
-    common = [*fast(f"model={model}"), f"model.n_critic={n_critic}", f"callbacks.model_checkpoint.every_n_g_steps={half}"]
+    (digits: 25 training batches per epoch at batch 64). The conditional model also draws labels."""
+    common = [*fast(f"model={model}"), f"model.n_critic={n_critic}", f"callbacks.model_checkpoint.every_n_steps={half}"]
     full = compose_cfg(*common, f"trainer.max_steps={2 * half}", name="full")
     train(full)
     w_full, ck_full = final_weights(full)
@@ -81,10 +81,11 @@ def test_resume_matches_uninterrupted_run(compose_cfg, model, n_critic, half):
     resumed = compose_cfg(*common, f"trainer.max_steps={2 * half}", f"ckpt_path={mid_ckpt}", name="resumed")
     train(resumed)
     w_res, ck_res = final_weights(resumed)
-    assert ck_res["genzoo"]["counters"]["g_step"] == 2 * half
+    assert ck_res["genzoo"]["counters"]["model_step"] == 2 * half
     assert ck_res["global_step"] == ck_full["global_step"]
-    for name, t in w_full.items():
-        assert torch.equal(t, w_res[name]), name
+    assert w_full.keys() == w_res.keys()
+    for name, t in w_full.items():  # weights, buffers, and the EMA's update count (extra state)
+        assert torch.equal(t, w_res[name]) if torch.is_tensor(t) else t == w_res[name], name
     for a, b in zip(ck_full["optimizer_states"], ck_res["optimizer_states"]):
         for sa, sb in zip(a["state"].values(), b["state"].values()):
             assert torch.equal(sa["exp_avg"], sb["exp_avg"])
@@ -97,9 +98,21 @@ def test_resume_matches_uninterrupted_run(compose_cfg, model, n_critic, half):
 
 
 def test_bf16_mixed_precision_trains(compose_cfg):
-    cfg = compose_cfg(*fast(), "trainer.precision=bf16-mixed", "trainer.max_steps=3")
-    metrics = train(cfg)
-    assert metrics["g_step"] == 3 and all(map(lambda v: v == v, metrics.values()))
+    """bf16 autocast is really on (the first step's losses differ from fp32's, by bf16 rounding only),
+    and every logged number and weight stays finite."""
+    import math
+
+    losses = {}
+    for precision in ("32-true", "bf16-mixed"):
+        cfg = compose_cfg(*fast(), f"trainer.precision={precision}", "trainer.max_steps=1", "metrics=none",
+                          name=precision)
+        metrics = train(cfg)
+        assert metrics["model_step"] == 1 and all(math.isfinite(v) for v in metrics.values()), metrics
+        state = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+        assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+        losses[precision] = torch.tensor([metrics["loss/d"], metrics["loss/g"]])
+    assert not torch.equal(losses["32-true"], losses["bf16-mixed"])
+    assert torch.allclose(losses["32-true"], losses["bf16-mixed"], rtol=0.05)
 
 
 def test_bad_data_size_for_dcgan_is_explained(compose_cfg):
@@ -120,31 +133,36 @@ def test_missing_checkpoint_is_explained_before_training(compose_cfg, tmp_path):
         train(cfg)
 
 
+def model_ema_updates(state_dict) -> int:
+    return state_dict["ema._extra_state"]["num_updates"]
+
+
 def test_ema_of_the_generator_follows_the_warmup_rule_and_is_what_sample_uses(compose_cfg):
     import pickle
 
-    from genzoo.models.gan import EMAWithWarmup
+    from genzoo.models.ema import EMA
 
-    cfg = compose_cfg(*fast("trainer.max_steps=2", "metrics=none", "callbacks.model_checkpoint.every_n_g_steps=1"))
+    cfg = compose_cfg(*fast("trainer.max_steps=2", "metrics=none", "callbacks.model_checkpoint.every_n_steps=1"))
     train(cfg)
     ckpts = Path(cfg.paths.output_dir) / "checkpoints"
     one = torch.load(ckpts / "g0000001.ckpt", weights_only=False)["state_dict"]
     two = torch.load(ckpts / "g0000002.ckpt", weights_only=False)["state_dict"]
     key = "net.0.weight"
-    # AveragedModel copies G at its first update; the second uses d = min(0.999, (1 + 1) / (10 + 1))
-    assert torch.equal(one[f"generator_ema.module.{key}"], one[f"generator.{key}"])
+    # the EMA copies G at its first update; the second uses d = min(0.999, (1 + 1) / (10 + 1))
+    assert torch.equal(one[f"ema.averaged.generator.{key}"], one[f"generator.{key}"])
     d = 2 / 11
     expected = d * one[f"generator.{key}"] + (1 - d) * two[f"generator.{key}"]
-    assert torch.allclose(two[f"generator_ema.module.{key}"], expected, atol=1e-6)
-    assert not torch.allclose(two[f"generator_ema.module.{key}"], two[f"generator.{key}"])
+    assert torch.allclose(two[f"ema.averaged.generator.{key}"], expected, atol=1e-6)
+    assert not torch.allclose(two[f"ema.averaged.generator.{key}"], two[f"generator.{key}"])
     assert not any(k.startswith("discriminator_ema") for k in two)  # EMA of the generator only
-    assert EMAWithWarmup(0.999).factor(10**6) == pytest.approx(0.999)
+    assert EMA({}, 0.999).factor(10**6) == pytest.approx(0.999)
+    assert model_ema_updates(two) == 2  # the update count is in the state dict (exact resume)
     # sample() uses the EMA weights unless asked not to
     dm = build_datamodule(cfg)
     model = build_model(cfg, dm)
     model.load_state_dict(two)
     model.eval()
     z = torch.randn(4, model.z_dim)
-    assert torch.equal(model.sample(z=z), model.generator_ema.module(z))
-    assert not torch.equal(model.sample(z=z), model.sample(z=z, ema=False))
+    assert torch.equal(model.sample(noise={"z": z}), model.ema["generator"](z))
+    assert not torch.equal(model.sample(noise={"z": z}), model.sample(noise={"z": z}, ema=False))
     pickle.loads(pickle.dumps(model))  # ddp_spawn pickles the module

@@ -196,7 +196,7 @@ def test_wgan_paper_schedule_and_run_length():
 def test_wgan_gp_penalty_variants_train(compose_cfg, penalty):
     cfg = compose_cfg(*fast("model=wgan_gp", f"model.penalty={penalty}", "trainer.max_steps=2", "model.n_critic=2"))
     m = train(cfg)
-    assert m["g_step"] == 2 and math.isfinite(m["penalty"]) and math.isfinite(m["wasserstein/estimate"])
+    assert m["model_step"] == 2 and math.isfinite(m["penalty"]) and math.isfinite(m["wasserstein/estimate"])
 
 
 def test_model_loss_mismatch_names_the_fitting_losses(compose_cfg):
@@ -311,7 +311,7 @@ def test_cli_design_card_command_wgan_gp_celeba_4_devices(tmp_path):
                 "net.generator.width=8", "net.discriminator.width=8", "callbacks.rich_progress_bar=null",
                 "trainer.enable_progress_bar=false", cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "Trained 2 generator steps (6 optimiser steps)" in r.stdout
+    assert "Trained 2 model steps (6 optimiser steps)" in r.stdout
     (run,) = sorted((tmp_path / "outputs" / "train" / "runs").glob("*"))
     assert (run / "samples" / "last.png").is_file() and (run / "plots" / "critic_grad_norms.png").is_file()
 

@@ -11,3 +11,14 @@ class ConfigError(GenzooError, ValueError):
 
 class DatasetNotFoundError(GenzooError, FileNotFoundError):
     """A dataset that is not where the config says."""
+
+
+def user_error(exc: BaseException | None) -> GenzooError | None:
+    """The GenzooError behind ``exc`` (Hydra wraps errors raised while instantiating), or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, GenzooError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None

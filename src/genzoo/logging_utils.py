@@ -30,13 +30,13 @@ def resolve_wandb_mode(mode: str | None) -> str:
     return "online" if wandb_credentials_present() else "offline"
 
 
-class GeneratorStepAxis(pl.Callback):
-    """Makes ``g_step`` the x-axis of every W&B chart (Lightning logs against ``global_step``)."""
+class ModelStepAxis(pl.Callback):
+    """Makes ``model_step`` the x-axis of every W&B chart (Lightning logs against ``global_step``)."""
 
     def on_train_start(self, trainer, pl_module) -> None:
         from pytorch_lightning.loggers import WandbLogger
 
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger) and trainer.is_global_zero:
-                logger.experiment.define_metric("g_step")
-                logger.experiment.define_metric("*", step_metric="g_step")
+                logger.experiment.define_metric("model_step")
+                logger.experiment.define_metric("*", step_metric="model_step")

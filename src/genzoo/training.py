@@ -14,8 +14,8 @@ import hydra
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from genzoo.errors import ConfigError
-from genzoo.logging_utils import GeneratorStepAxis, resolve_wandb_mode
+from genzoo.errors import ConfigError, user_error
+from genzoo.logging_utils import ModelStepAxis, resolve_wandb_mode
 from genzoo.models.base import GenerativeModule
 
 
@@ -37,30 +37,77 @@ def compose_config(overrides: list[str] | tuple[str, ...], output_dir: str | Pat
         cfg.hydra.runtime.output_dir = str(output_dir)
         cfg.hydra.runtime.cwd = os.getcwd()
         cfg.hydra.job.num = 0
+        # self-contained: the output folder does not depend on the (global) Hydra config composed last
+        cfg.paths.output_dir = str(output_dir)
     HydraConfig.instance().set_config(cfg)
     return cfg
+
+
+def instantiate(node: Any, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate``, raising the genzoo error (bad input) that Hydra wraps, unwrapped."""
+    try:
+        return hydra.utils.instantiate(node, **kwargs)
+    except Exception as e:
+        err = user_error(e)
+        if err is not None and err is not e:
+            raise err from None
+        raise
 
 
 def instantiate_group(cfg: DictConfig | None) -> list[Any]:
     """Instantiate every entry of a dict-of-configs group (callbacks, logger); ``null`` entries are skipped."""
     if not cfg:
         return []
-    return [hydra.utils.instantiate(c) for c in cfg.values() if c is not None and "_target_" in c]
+    return [instantiate(c) for c in cfg.values() if c is not None and "_target_" in c]
 
 
 def build_datamodule(cfg: DictConfig):
-    return hydra.utils.instantiate(cfg.data)
+    return instantiate(cfg.data)
+
+
+def model_class(cfg: DictConfig) -> type[GenerativeModule]:
+    try:
+        cls = hydra.utils.get_class(cfg.model._target_)
+    except Exception as e:
+        raise ConfigError(f"model._target_={cfg.model._target_} is not a genzoo family class ({e}).") from e
+    if not (isinstance(cls, type) and issubclass(cls, GenerativeModule)):
+        raise ConfigError(f"model._target_={cfg.model._target_} is not a GenerativeModule.")
+    return cls
 
 
 def build_model(cfg: DictConfig, datamodule) -> GenerativeModule:
-    nets = hydra.utils.instantiate(cfg.net) if cfg.get("net") else {}
-    loss = hydra.utils.instantiate(cfg.loss) if cfg.get("loss") else None
-    model = hydra.utils.instantiate(
-        cfg.model, **nets, loss=loss, data_shape=list(datamodule.shape), num_classes=datamodule.num_classes,
-        _convert_="partial",
-    )
+    """Instantiate the model with what its family declares (``net_keys``, ``uses_loss``), plus the
+    data's shape and class count; the resolved run config goes into every checkpoint."""
+    cls = model_class(cfg)
+    name = cfg.model.get("name", cls.__name__.lower())
+    parts: dict[str, Any] = {}
+    net_cfg = cfg.get("net") or {}
+    if set(net_cfg) != set(cls.net_keys):
+        raise ConfigError(f"model={name} takes nets {', '.join(cls.net_keys) or '(none)'}, but the net= config gives "
+                          f"{', '.join(net_cfg) or '(none)'}. Choose a net= option made for model={name}.")
+    for key in cls.net_keys:
+        parts[key] = instantiate(net_cfg[key])
+    if cls.uses_loss:
+        if not cfg.get("loss"):
+            raise ConfigError(f"model={name} needs a loss: choose one with loss=<name>.")
+        parts["loss"] = instantiate(cfg.loss)
+    elif cfg.get("loss"):
+        raise ConfigError(f"model={name} takes no loss= (its objective is its own); drop the loss override.")
+    model = instantiate(cfg.model, **parts, data_shape=list(datamodule.shape),
+                                    num_classes=datamodule.num_classes, _convert_="partial")
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
     return model
+
+
+def run_name(cfg: DictConfig, model: GenerativeModule) -> str:
+    """``<model>[-<loss>]-<data>-s<seed>``: the model names itself (the adversarial family adds its loss)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    data = None
+    if HydraConfig.initialized():
+        data = HydraConfig.get().runtime.choices.get("data")
+    data = data or cfg.data._target_.rsplit(".", 1)[-1].lower()
+    return f"{model.run_name()}-{data}-s{cfg.get('seed')}"
 
 
 def _device_count(devices: Any) -> int:
@@ -82,9 +129,9 @@ def trainer_arguments(cfg: DictConfig, model: GenerativeModule) -> dict[str, Any
     """What train() decides for the trainer: run length in Lightning steps, and the DDP flavour."""
     t = cfg.trainer
     out: dict[str, Any] = {}
-    g_steps = t.get("max_steps", -1)
-    if g_steps is not None and g_steps >= 0:
-        out["max_steps"] = model.lightning_steps(int(g_steps))
+    model_steps = t.get("max_steps", -1)
+    if model_steps is not None and model_steps >= 0:
+        out["max_steps"] = model.lightning_steps(int(model_steps))
     if t.get("strategy", "auto") == "auto" and (_device_count(t.get("devices", 1)) > 1 or t.get("num_nodes", 1) > 1):
         strategy = model.ddp_strategy
         if is_multirun():  # Lightning cannot re-launch a script inside a Hydra multirun job
@@ -108,59 +155,81 @@ def _prepare_wandb(cfg: DictConfig) -> None:
         Path(cfg.logger.wandb.save_dir).mkdir(parents=True, exist_ok=True)
 
 
+def check_resume_path(cfg: DictConfig) -> None:
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path and not os.path.isfile(ckpt_path):
+        raise ConfigError(f"ckpt_path={ckpt_path} is not a file. Pass the path of a .ckpt saved by a genzoo run "
+                          "(for example outputs/train/runs/<date>/checkpoints/last.ckpt).")
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
+    """Build everything, check every input, then start the loggers and fit. Nothing that can fail
+    on bad input runs after a logger has started; the W&B run is finished on every path."""
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    check_resume_path(cfg)
     _prepare_wandb(cfg)
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
     callbacks = instantiate_group(cfg.get("callbacks"))
     if cfg.get("metrics") and "_target_" in cfg.metrics:
-        callbacks.append(hydra.utils.instantiate(cfg.metrics))
-    loggers = instantiate_group(cfg.get("logger"))
-    if any(type(lg).__name__ == "WandbLogger" for lg in loggers):
-        callbacks.append(GeneratorStepAxis())
-    trainer: pl.Trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, **trainer_arguments(cfg, model)
-    )
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    for lg in loggers:
-        lg.log_hyperparams(resolved)
-
-    ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path and not os.path.isfile(ckpt_path):
-        raise ConfigError(f"ckpt_path={ckpt_path} is not a file. Pass the path of a .ckpt saved by a genzoo run "
-                          "(for example outputs/train/runs/<date>/checkpoints/last.ckpt).")
+        callbacks.append(instantiate(cfg.metrics))
+    logger_cfg = cfg.get("logger")
+    if logger_cfg and logger_cfg.get("wandb") and logger_cfg.wandb.get("name") is None:
+        with open_dict(cfg):
+            cfg.logger.wandb.name = run_name(cfg, model)
+    loggers = instantiate_group(cfg.get("logger"))  # W&B starts its run lazily, at the first log
+    wandb_used = any(type(lg).__name__ == "WandbLogger" for lg in loggers)
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        if wandb_used:
+            callbacks.append(ModelStepAxis())
+        trainer: pl.Trainer = instantiate(
+            cfg.trainer, callbacks=callbacks, logger=loggers or False, **trainer_arguments(cfg, model)
+        )
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+        for lg in loggers:
+            lg.log_hyperparams(resolved)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     finally:
-        if any(type(lg).__name__ == "WandbLogger" for lg in loggers):
+        if wandb_used:
             import wandb
 
             wandb.finish()
 
     metrics = {k: float(v) for k, v in {**trainer.callback_metrics, **model.last_metrics}.items()}
-    metrics["g_step"] = float(model.g_step)
+    metrics["model_step"] = float(model.model_step)
     if trainer.is_global_zero:
         print(summary(cfg, trainer, model, loggers))
     return metrics
 
 
+def objective(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
+    """The value of ``optimized_metric`` for a sweeper (None when none is asked for)."""
+    name = cfg.get("optimized_metric")
+    if not name:
+        return None
+    if name not in metrics:
+        raise ConfigError(f"optimized_metric={name} was never logged by this run. Metrics it logged: "
+                          f"{', '.join(sorted(metrics))}.")
+    return metrics[name]
+
+
 def summary(cfg: DictConfig, trainer: pl.Trainer, model: GenerativeModule, loggers: list[Any]) -> str:
     """Where everything went, printed at the end of a run."""
-    lines = [f"\nTrained {model.g_step} generator steps ({trainer.global_step} optimiser steps).",
+    lines = [f"\nTrained {model.model_step} model steps ({trainer.global_step} optimiser steps).",
              f"Output folder:  {cfg.paths.output_dir}"]
     for cb in trainer.callbacks:
-        if type(cb).__name__ == "GeneratorStepCheckpoint" and cb.last_model_path:
+        if type(cb).__name__ == "ModelStepCheckpoint" and cb.last_model_path:
             lines.append(f"Checkpoint:     {cb.last_model_path}   (resume: python src/train.py ckpt_path=...)")
         if type(cb).__name__ == "SampleGrid" and cb.last_path:
             lines.append(f"Samples:        {cb.last_path}")
         if type(cb).__name__ == "LossCurves" and cb.path:
             lines.append(f"Loss curves:    {cb.path}")
-        if type(cb).__name__ == "SampleQuality" and cb.history:
+        if type(cb).__name__ in ("SampleQuality", "HeldOutMetrics") and cb.history and cb.history[-1][1]:
             g, last = cb.history[-1]
             shown = ", ".join(f"{k} {v:.4g}" for k, v in last.items())
-            lines.append(f"Metrics (g {g}): {shown}   ({cb.seconds:.1f} s spent evaluating)")
+            what = "Metrics" if type(cb).__name__ == "SampleQuality" else "Held-out"
+            lines.append(f"{what} (step {g}): {shown}   ({cb.seconds:.1f} s spent evaluating)")
     for lg in loggers:
         name = type(lg).__name__
         if name == "CSVLogger":

@@ -1,10 +1,13 @@
-"""Callbacks: checkpoints on generator steps, sample grids, loss curves."""
+"""Callbacks: checkpoints, sample grids, sample and held-out metrics, loss curves, critic diagnostics.
+Every one of them fires on one rule (``EveryModelSteps``): every n model steps and at the end."""
 
-from genzoo.callbacks.checkpoint import GeneratorStepCheckpoint
+from genzoo.callbacks.checkpoint import ModelStepCheckpoint
 from genzoo.callbacks.critic import CriticDiagnostics
 from genzoo.callbacks.curves import LossCurves
-from genzoo.callbacks.images import save_grid, save_scatter
+from genzoo.callbacks.held_out import HeldOutMetrics
+from genzoo.callbacks.images import EveryModelSteps, save_grid, save_scatter
 from genzoo.callbacks.metrics import SampleQuality, log_metrics_now
-from genzoo.callbacks.samples import SampleGrid, fixed_noise, grid_inputs
+from genzoo.callbacks.samples import SampleGrid, save_samples
 
-__all__ = ["CriticDiagnostics", "GeneratorStepCheckpoint", "LossCurves", "SampleGrid", "SampleQuality", "log_metrics_now", "fixed_noise", "grid_inputs", "save_grid", "save_scatter"]
+__all__ = ["CriticDiagnostics", "EveryModelSteps", "HeldOutMetrics", "LossCurves", "ModelStepCheckpoint", "SampleGrid",
+           "SampleQuality", "log_metrics_now", "save_grid", "save_samples", "save_scatter"]

@@ -8,25 +8,29 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from genzoo.callbacks.images import due, log_image
+from genzoo.callbacks.images import EveryModelSteps, log_image
 from genzoo.metrics.critic import clipped_fraction, layer_input_grad_norms, weight_values
 
 
-class CriticDiagnostics(pl.Callback):
-    """Every ``every_n_g_steps`` generator steps (and at the end): histogram of the critic's weights
+class CriticDiagnostics(EveryModelSteps, pl.Callback):
+    """Every ``every_n_steps`` model (generator) steps (and at the end): histogram of the critic's weights
     and the per-layer input-gradient norms on a real batch, logged (W&B histograms and scalars)
     and plotted to ``{dirpath}/critic_weights.png`` and ``{dirpath}/critic_grad_norms.png``."""
 
-    def __init__(self, dirpath: str, every_n_g_steps: int = 500, clip_value: float | None = None) -> None:
+    def __init__(self, dirpath: str, every_n_steps: int = 500, clip_value: float | None = None) -> None:
         self.dirpath = Path(dirpath)
-        self.every = every_n_g_steps
+        self.every_n_steps = every_n_steps
         self.clip_value = clip_value
         self.history: list[tuple[int, list[float]]] = []
-        self._last = -1
+        self._weights: torch.Tensor | None = None
 
-    def _measure(self, trainer, pl_module, batch) -> None:
-        g = pl_module.g_step
-        self._last = g
+    def fire(self, trainer, pl_module, batch) -> None:
+        if not trainer.is_global_zero:
+            return
+        if batch is None:  # the end of training: a real batch of its own
+            real = trainer.datamodule.sample_real(64, with_labels=pl_module.conditional)
+            batch = tuple(t.to(pl_module.device) for t in (real if isinstance(real, tuple) else (real,)))
+        g = pl_module.model_step
         critic = pl_module.discriminator
         y = batch[1][:64] if pl_module.conditional else None
         with torch.enable_grad():
@@ -37,7 +41,7 @@ class CriticDiagnostics(pl.Callback):
         metrics = {f"critic/grad_norm_layer{i}": v for i, v in enumerate(norms)}
         if c:
             metrics["critic/clipped_fraction"] = clipped_fraction(w, c)
-        metrics["g_step"] = g
+        metrics["model_step"] = g
         pl_module.last_metrics = {**pl_module.last_metrics, **{k: torch.tensor(float(v)) for k, v in metrics.items()}}
         from pytorch_lightning.loggers import WandbLogger
 
@@ -48,21 +52,12 @@ class CriticDiagnostics(pl.Callback):
                 logger.experiment.log({**metrics, "critic/weights": wandb.Histogram(w.numpy())})
         self._weights = w
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        g = pl_module.g_step
-        if trainer.is_global_zero and g != self._last and due(g, self.every):
-            self._measure(trainer, pl_module, batch)
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        if not trainer.is_global_zero:
+    def finish(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero or self._weights is None:
             return
-        if pl_module.g_step != self._last:
-            real = trainer.datamodule.sample_real(64, with_labels=pl_module.conditional)
-            batch = tuple(t.to(pl_module.device) for t in (real if isinstance(real, tuple) else (real,)))
-            self._measure(trainer, pl_module, batch)
         self.plot(pl_module)
         for name in ("critic_weights", "critic_grad_norms"):
-            log_image(trainer, name, self.dirpath / f"{name}.png", pl_module.g_step)
+            log_image(trainer, name, self.dirpath / f"{name}.png", pl_module.model_step)
 
     def plot(self, pl_module) -> None:
         import matplotlib
@@ -73,7 +68,7 @@ class CriticDiagnostics(pl.Callback):
         self.dirpath.mkdir(parents=True, exist_ok=True)
         fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
         ax.hist(self._weights.numpy(), bins=100)
-        ax.set_title(f"critic weights at generator step {pl_module.g_step}")
+        ax.set_title(f"critic weights at generator step {pl_module.model_step}")
         fig.tight_layout()
         fig.savefig(self.dirpath / "critic_weights.png")
         plt.close(fig)
@@ -89,7 +84,8 @@ class CriticDiagnostics(pl.Callback):
         plt.close(fig)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"history": self.history, "last": self._last}
+        return {"history": self.history, **super().state_dict()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.history, self._last = state_dict["history"], state_dict["last"]
+        self.history = state_dict["history"]
+        super().load_state_dict(state_dict)

@@ -8,27 +8,46 @@ import torch
 from torchvision.utils import save_image
 
 
-def due(g_step: int, every: int) -> bool:
-    """True on generator steps every, 2 * every, ... (every <= 0: never)."""
-    return every > 0 and g_step > 0 and g_step % every == 0
+def due(step: int, every: int) -> bool:
+    """True on model steps every, 2 * every, ... (every <= 0: never)."""
+    return every > 0 and step > 0 and step % every == 0
 
 
-class EveryGeneratorSteps:
-    """Callback mixin: ``fire(trainer, pl_module)`` every ``every_n_g_steps`` generator steps and once
-    more at the end of training. Put it first among the bases so its hooks are the ones Lightning
-    calls; ``fire`` itself skips a generator step it has already handled."""
+class EveryModelSteps:
+    """The one cadence rule of genzoo's callbacks: ``fire(trainer, pl_module, batch)`` every
+    ``every_n_steps`` model steps (``pl_module.model_step``) and once more at the end of training
+    (``batch`` None there), never twice for one model step (an adversarial model step spans several
+    batches). The step last fired is part of the callback's state, so a resumed run does not fire
+    again. Put it first among the bases so its hooks are the ones Lightning calls; ``finish`` runs
+    after the last ``fire`` (plots)."""
 
-    every_n_g_steps: int
+    every_n_steps: int
+    last_fired: int = -1
 
-    def fire(self, trainer, pl_module) -> None:  # pragma: no cover - abstract
+    def fire(self, trainer, pl_module, batch) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def finish(self, trainer, pl_module) -> None:
+        """After the final ``fire`` of a run (plots, summaries)."""
+
+    def _fire_once(self, trainer, pl_module, batch) -> None:
+        if pl_module.model_step != self.last_fired:
+            self.last_fired = pl_module.model_step
+            self.fire(trainer, pl_module, batch)
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if due(pl_module.g_step, self.every_n_g_steps):
-            self.fire(trainer, pl_module)
+        if due(pl_module.model_step, self.every_n_steps):
+            self._fire_once(trainer, pl_module, batch)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        self.fire(trainer, pl_module)
+        self._fire_once(trainer, pl_module, None)
+        self.finish(trainer, pl_module)
+
+    def state_dict(self) -> dict:
+        return {"last": self.last_fired}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.last_fired = state_dict.get("last", -1)
 
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
@@ -70,7 +89,7 @@ def save_scatter(samples: torch.Tensor, real: torch.Tensor, path: str | Path, ti
     return path
 
 
-def log_image(trainer, key: str, path: Path, g_step: int) -> None:
+def log_image(trainer, key: str, path: Path, model_step: int) -> None:
     """Send a saved PNG to every image-capable logger (W&B); the CSV logger has no images."""
     from pytorch_lightning.loggers import WandbLogger
 
@@ -78,4 +97,4 @@ def log_image(trainer, key: str, path: Path, g_step: int) -> None:
         if isinstance(logger, WandbLogger):
             import wandb
 
-            logger.experiment.log({key: wandb.Image(str(path)), "g_step": g_step})
+            logger.experiment.log({key: wandb.Image(str(path)), "model_step": model_step})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -11,23 +10,26 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_warn
 
-from genzoo.callbacks.images import EveryGeneratorSteps, log_image
+from genzoo import lightning_compat
+from genzoo.callbacks.images import EveryModelSteps, log_image
+from genzoo.data.base import check_split
 from genzoo.errors import ConfigError
 from genzoo.metrics import InceptionUnavailable, SampleMetrics, build_extractor, toy2d_metrics
-from genzoo.metrics.sample_quality import balanced_labels, count_label, draw_samples, extract
+from genzoo.metrics.sample_quality import count_label, extract
+from genzoo.sampling import draw_share
 
 
-def log_metrics_now(trainer: pl.Trainer, metrics: dict[str, float], g_step: int) -> None:
-    """Send metrics to every logger at once (not at Lightning's logging cadence), with ``g_step``."""
-    row = {**metrics, "g_step": float(g_step)}
-    step = trainer.fit_loop.epoch_loop._batches_that_stepped
+def log_metrics_now(trainer: pl.Trainer, metrics: dict[str, float], model_step: int) -> None:
+    """Send metrics to every logger at once (not at Lightning's logging cadence), with ``model_step``."""
+    row = {**metrics, "model_step": float(model_step)}
+    step = lightning_compat.logger_step(trainer)
     for logger in trainer.loggers:
         logger.log_metrics(row, step=step)
     trainer.callback_metrics.update({k: torch.tensor(v) for k, v in row.items()})
 
 
-class SampleQuality(EveryGeneratorSteps, pl.Callback):
-    """Every ``every_n_g_steps`` generator steps and at the end of training, draw ``num_samples``
+class SampleQuality(EveryModelSteps, pl.Callback):
+    """Every ``every_n_steps`` model steps and at the end of training, draw ``num_samples``
     samples (from the EMA generator where there is one, with a fixed seed so that successive
     evaluations compare like with like) and log sample metrics whose names state the protocol.
 
@@ -36,19 +38,18 @@ class SampleQuality(EveryGeneratorSteps, pl.Callback):
     fails before training starts instead.
     """
 
-    def __init__(self, extractor: str = "classifier", every_n_g_steps: int = 500, num_samples: int = 2000,
+    def __init__(self, extractor: str = "classifier", every_n_steps: int = 500, num_samples: int = 2000,
                  split: str = "train", cache_dir: str = ".cache/genzoo", inception_weights: str | None = None,
                  require: bool = False, num_real: int | None = None, dirpath: str | None = None,
                  seed: int = 4321) -> None:
-        self.extractor_name, self.every_n_g_steps, self.num_samples = extractor, every_n_g_steps, num_samples
-        self.split, self.cache_dir, self.inception_weights = split, cache_dir, inception_weights
+        self.extractor_name, self.every_n_steps, self.num_samples = extractor, every_n_steps, num_samples
+        self.split, self.cache_dir, self.inception_weights = check_split(split), cache_dir, inception_weights
         self.require, self.num_real, self.seed = require, num_real, seed
         self.dirpath = Path(dirpath) if dirpath else None
         self.metrics: SampleMetrics | None = None
         self.disabled = False
         self.history: list[tuple[int, dict[str, float]]] = []
         self.seconds = 0.0  # wall time spent evaluating (for the cost share in the summary)
-        self._last = -1
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self.metrics is not None or self.disabled or self.extractor_name == "toy2d":
@@ -68,21 +69,6 @@ class SampleQuality(EveryGeneratorSteps, pl.Callback):
         if self.extractor_name == "classifier" and trainer.is_global_zero:
             print(f"Classifier feature extractor: held-out accuracy {extractor.accuracy:.3f}")
 
-    def _samples(self, trainer, pl_module, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """This rank's share of the samples, and for a conditional model the classes asked for
-        (every class equally often over all ranks)."""
-        world, rank = trainer.world_size, trainer.global_rank
-        local = math.ceil(n / world)
-        labels = balanced_labels(local, pl_module.num_classes, rank * local) if pl_module.conditional else None
-        was_training = pl_module.training
-        pl_module.eval()
-        try:
-            with torch.random.fork_rng(devices=[]):  # never disturb the training RNG stream
-                torch.manual_seed(self.seed + rank)
-                return draw_samples(pl_module.sample, local, labels=labels), labels
-        finally:
-            pl_module.train(was_training)
-
     def _gather(self, pl_module, t: torch.Tensor, n: int) -> torch.Tensor:
         if pl_module.trainer.world_size == 1:
             return t[:n]
@@ -92,7 +78,8 @@ class SampleQuality(EveryGeneratorSteps, pl.Callback):
     @torch.no_grad()
     def evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
         start = time.perf_counter()
-        samples, labels = self._samples(trainer, pl_module, self.num_samples)
+        samples, labels = draw_share(pl_module, self.num_samples, self.seed, trainer.world_size, trainer.global_rank,
+                                     datamodule=trainer.datamodule)
         if labels is not None:
             labels = self._gather(pl_module, labels, self.num_samples)
         if self.extractor_name == "toy2d":
@@ -108,17 +95,15 @@ class SampleQuality(EveryGeneratorSteps, pl.Callback):
         self.seconds += time.perf_counter() - start
         return out
 
-    def fire(self, trainer, pl_module) -> None:
-        if self.disabled or pl_module.g_step == self._last:
+    def fire(self, trainer, pl_module, batch=None) -> None:
+        if self.disabled:
             return
-        self._last = pl_module.g_step
         out = self.evaluate(trainer, pl_module)
-        self.history.append((pl_module.g_step, out))
+        self.history.append((pl_module.model_step, out))
         if trainer.is_global_zero:
-            log_metrics_now(trainer, out, pl_module.g_step)
+            log_metrics_now(trainer, out, pl_module.model_step)
 
-    def on_train_end(self, trainer, pl_module) -> None:
-        super().on_train_end(trainer, pl_module)
+    def finish(self, trainer, pl_module) -> None:
         if trainer.is_global_zero and self.dirpath is not None and self.history:
             self.plot(trainer, pl_module)
 
@@ -140,10 +125,11 @@ class SampleQuality(EveryGeneratorSteps, pl.Callback):
         path = self.dirpath / "metrics.png"
         fig.savefig(path)
         plt.close(fig)
-        log_image(trainer, "metric_curves", path, pl_module.g_step)
+        log_image(trainer, "metric_curves", path, pl_module.model_step)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"history": self.history, "last": self._last}
+        return {"history": self.history, **super().state_dict()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.history, self._last = state_dict["history"], state_dict["last"]
+        self.history = state_dict["history"]
+        super().load_state_dict(state_dict)

@@ -1,4 +1,4 @@
-"""Sample grids (images) or scatter plots (2-D data) during training and at the end."""
+"""Sample grids (images) or scatter plots (2-D data), and a family's other pictures, during training."""
 
 from __future__ import annotations
 
@@ -7,72 +7,59 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from genzoo.callbacks.images import EveryGeneratorSteps, log_image, save_grid, save_scatter
+from genzoo.callbacks.images import EveryModelSteps, log_image, save_grid, save_scatter
+from genzoo.sampling import grid_inputs, held_out_batch
 
 
-def fixed_noise(n: int, z_dim: int, seed: int = 1234) -> torch.Tensor:
-    """The fixed latent batch of the training sample grids (sample.py draws the same one)."""
-    return torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
+def save_samples(samples: torch.Tensor, path: Path, nrow: int, datamodule, title: str = "",
+                 labels: torch.Tensor | None = None) -> Path:
+    """Images as a grid; 2-D points as a scatter over real points (coloured by class asked for)."""
+    if samples.ndim == 2:
+        return save_scatter(samples, datamodule.sample_real(2000), path, title=title, labels=labels)
+    return save_grid(samples, path, nrow=nrow)
 
 
-def grid_inputs(model, num_samples: int = 64, nrow: int = 8, num_scatter: int = 1000,
-                seed: int = 1234) -> tuple[torch.Tensor, torch.Tensor | None, int]:
-    """``(z, y, nrow)`` of the fixed sample grid (sample.py draws the same one).
-
-    Unconditional: ``num_samples`` codes (``num_scatter`` for 2-D data), ``y`` None. Conditional:
-    one row per class, ``nrow`` codes per row, the same codes in every row (a column holds one code
-    across classes); for 2-D data ``num_scatter`` points split evenly over the classes.
-    """
-    toy = len(model.data_shape) == 1
-    if not model.conditional:
-        return fixed_noise(num_scatter if toy else num_samples, model.z_dim, seed), None, nrow
-    k = model.num_classes
-    if toy:
-        per = max(1, num_scatter // k)
-        return fixed_noise(per * k, model.z_dim, seed), torch.arange(k).repeat_interleave(per), nrow
-    z = fixed_noise(nrow, model.z_dim, seed).repeat(k, 1)
-    return z, torch.arange(k).repeat_interleave(nrow), nrow
-
-
-class SampleGrid(EveryGeneratorSteps, pl.Callback):
-    """Every ``every_n_g_steps`` generator steps and at the end of training, draw samples from a
-    fixed noise batch (the same z each time, so progress is comparable) and save
-    ``{dirpath}/g{step:07d}.png`` (plus ``last.png``); log the picture to W&B.
-
-    The fixed noise comes from a private generator: sampling never disturbs the training RNG.
-    Conditional models get one row per class (``nrow`` samples each); see ``grid_inputs``.
+class SampleGrid(EveryModelSteps, pl.Callback):
+    """Every ``every_n_steps`` model steps and at the end of training, draw samples from the run's
+    fixed grid inputs (``genzoo.sampling.grid_inputs``: the same noise each time, so progress is
+    comparable, from a private generator, so sampling never disturbs the training RNG) and save
+    ``{dirpath}/g{step:07d}.png`` (plus ``last.png``); log the picture to W&B. Families that make
+    other pictures (``pictures_names``: reconstructions, completions, translations) get them saved
+    as ``{dirpath}/<name>_g{step:07d}.png`` and logged too, from a fixed held-out batch.
     """
 
-    def __init__(self, dirpath: str, every_n_g_steps: int = 500, num_samples: int = 64, nrow: int = 8,
+    def __init__(self, dirpath: str, every_n_steps: int = 500, num_samples: int = 64, nrow: int = 8,
                  num_scatter: int = 1000, seed: int = 1234) -> None:
         self.dirpath = Path(dirpath)
-        self.every_n_g_steps = every_n_g_steps
+        self.every_n_steps = every_n_steps
         self.num_samples, self.nrow, self.num_scatter, self.seed = num_samples, nrow, num_scatter, seed
-        self._last = -1
         self.last_path: Path | None = None
 
     @torch.no_grad()
-    def render(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Path | None:
-        if not trainer.is_global_zero or pl_module.g_step == self._last:
+    def fire(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch=None) -> Path | None:
+        if not trainer.is_global_zero:
             return None
-        self._last = g = pl_module.g_step
+        g = pl_module.model_step
+        dm = trainer.datamodule
         was_training = pl_module.training
         pl_module.eval()
-        z, y, nrow = grid_inputs(pl_module, self.num_samples, self.nrow, self.num_scatter, self.seed)
         try:
-            samples = pl_module.sample(z=z, y=y)
+            grid = grid_inputs(pl_module, self.num_samples, self.nrow, self.num_scatter, self.seed, datamodule=dm)
+            samples = grid.sample(pl_module)
+            pictures = {}
+            if pl_module.picture_names:
+                held_out = held_out_batch(dm, self.num_samples, pl_module.device)
+                pictures = pl_module.pictures(held_out, torch.Generator().manual_seed(self.seed))
         finally:
             pl_module.train(was_training)
-        path = self.dirpath / f"g{g:07d}.png"
-        if samples.ndim == 2:  # 2-D toy data: scatter over the real points
-            real = trainer.datamodule.sample_real(2000)
-            save_scatter(samples, real, path, title=f"generator step {g}", labels=y)
-        else:
-            save_grid(samples, path, nrow=nrow)
+        path = save_samples(samples, self.dirpath / f"g{g:07d}.png", grid.nrow, dm, title=f"model step {g}",
+                            labels=grid.y)
         last = self.dirpath / "last.png"
         last.write_bytes(path.read_bytes())
         self.last_path = last
         log_image(trainer, "samples", path, g)
+        for name, (images, nrow) in pictures.items():
+            p = save_grid(images, self.dirpath / f"{name}_g{g:07d}.png", nrow=nrow)
+            (self.dirpath / f"{name}_last.png").write_bytes(p.read_bytes())
+            log_image(trainer, name, p, g)
         return path
-
-    fire = render

@@ -102,11 +102,35 @@ class ResumableLoader(DataLoader):
         self.sampler.load_state_dict(state)
 
 
+SPLITS = ("train", "test")
+#: seed of the fixed held-out share of datasets without an official test split: the same images
+#: are held out whatever the run's seed, so every run of a sweep is scored on the same ones
+HELD_OUT_SEED = 20240607
+
+
+def check_split(split: str, key: str = "metrics.split") -> str:
+    if split not in SPLITS:
+        raise ConfigError(f"{key}={split!r} is not a split; choose train (the training images) or test "
+                          "(the held-out images: the official test split, or a fixed held-out share).")
+    return split
+
+
+def held_out_share(n: int, fraction: float, split: str) -> torch.Tensor:
+    """Indices of ``split`` in a fixed partition of ``n`` items: a seeded ``fraction`` is held out."""
+    if not 0.0 < fraction < 1.0:
+        raise ConfigError(f"data.held_out_fraction must be in (0, 1), got {fraction}.")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(HELD_OUT_SEED))
+    k = max(1, round(n * fraction))
+    return order[:k].sort().values if split == "test" else order[k:].sort().values
+
+
 class GenDataModule(pl.LightningDataModule):
     """Base of every genzoo DataModule.
 
     Subclasses implement ``shape`` (known from the config, before any data is read),
-    ``num_classes`` (None when unlabelled) and ``build_dataset()``.
+    ``num_classes`` (None when unlabelled) and ``build_dataset(split)`` for ``split`` in
+    ``train`` (what training sees) and ``test`` (held out: the official test split where the
+    dataset has one, else a fixed seeded share that training never sees).
     """
 
     def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0) -> None:
@@ -115,6 +139,7 @@ class GenDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.seed = seed
         self.train_set: Dataset | None = None
+        self.held_out_set: Dataset | None = None
         self._sampler: ResumableSampler | None = None
 
     # --- to implement -------------------------------------------------------------------------
@@ -126,19 +151,29 @@ class GenDataModule(pl.LightningDataModule):
     def num_classes(self) -> int | None:
         return None
 
-    def build_dataset(self) -> Dataset:
+    def build_dataset(self, split: str) -> Dataset:
         raise NotImplementedError
 
     # --- Lightning hooks --------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
-            self.train_set = self.build_dataset()
+            self.train_set = self.build_dataset("train")
             if len(self.train_set) < self.batch_size:
                 raise ConfigError(
                     f"{type(self).__name__} has {len(self.train_set)} samples, fewer than one batch "
                     f"(data.batch_size={self.batch_size}). Lower data.batch_size or add data."
                 )
 
+    def dataset(self, split: str = "train") -> Dataset:
+        """The training set, or the held-out set (built on first use)."""
+        if check_split(split) == "train":
+            self.setup("fit")
+            return self.train_set
+        if self.held_out_set is None:
+            self.held_out_set = self.build_dataset("test")
+            if len(self.held_out_set) == 0:
+                raise ConfigError(f"{type(self).__name__} has no held-out images; use metrics.split=train.")
+        return self.held_out_set
     def train_dataloader(self) -> DataLoader:
         self.setup("fit")
         world, rank = 1, 0
@@ -164,21 +199,33 @@ class GenDataModule(pl.LightningDataModule):
             self._sampler.consumed += 1
         return batch
 
-    def sample_real(self, n: int, with_labels: bool = False):
-        """``n`` real examples in [-1, 1] (the first n of a fixed shuffle), for plots and metrics;
-        ``with_labels``: ``(x, y)``."""
-        self.setup("fit")
+    @staticmethod
+    def take(ds: Dataset, idx: list[int]) -> tuple[torch.Tensor, ...]:
+        if callable(getattr(ds, "__getitems__", None)):
+            return ds.__getitems__(idx)
+        items = [ds[i] for i in idx]
+        batch = (torch.stack([it[0] for it in items]),)
+        if len(items[0]) > 1:
+            batch += (torch.as_tensor([int(it[1]) for it in items]),)
+        return batch
+
+    def sample_real(self, n: int, with_labels: bool = False, split: str = "train"):
+        """``n`` real examples in [-1, 1] of ``split`` (the first n of a fixed shuffle), for plots and
+        metrics; ``with_labels``: ``(x, y)``."""
+        ds = self.dataset(split)
         g = torch.Generator().manual_seed(self.seed)
-        idx = torch.randperm(len(self.train_set), generator=g)[:n].tolist()
-        if callable(getattr(self.train_set, "__getitems__", None)):
-            batch = self.train_set.__getitems__(idx)
-        else:
-            items = [self.train_set[i] for i in idx]
-            batch = (torch.stack([it[0] for it in items]),)
-            if len(items[0]) > 1:
-                batch += (torch.as_tensor([int(it[1]) for it in items]),)
+        idx = torch.randperm(len(ds), generator=g)[:n].tolist()
+        batch = self.take(ds, idx)
         if not with_labels:
             return batch[0]
         if len(batch) < 2:
             raise ConfigError(f"{type(self).__name__} has no labels; conditional models need labelled data.")
         return batch[0], batch[1]
+
+    def held_out_batches(self, batch_size: int, world: int = 1, rank: int = 0, max_examples: int | None = None):
+        """This rank's share of the held-out split (the first ``max_examples``, in order), in batches."""
+        ds = self.dataset("test")
+        n = len(ds) if max_examples is None else min(max_examples, len(ds))
+        mine = list(range(rank, n, world))
+        for i in range(0, len(mine), batch_size):
+            yield self.take(ds, mine[i : i + batch_size])

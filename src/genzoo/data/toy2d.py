@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from genzoo.data.base import GenDataModule, TensorImages
+from genzoo.data.base import HELD_OUT_SEED, GenDataModule, TensorImages
 
 TOY2D = ("ring", "grid", "bimodal", "swiss_roll")
 _SWISS_T = (1.5 * math.pi, 4.5 * math.pi)
@@ -79,7 +79,8 @@ class Toy2DDistribution:
 
 
 class Toy2D(GenDataModule):
-    """``num_samples`` points drawn once (seeded) from a toy distribution, held in memory."""
+    """``num_samples`` points drawn once (seeded) from a toy distribution, held in memory; the held-out
+    split is as many fresh points from the same distribution."""
 
     def __init__(self, name: str = "ring", num_samples: int = 20000, **kw) -> None:
         super().__init__(**kw)
@@ -95,7 +96,8 @@ class Toy2D(GenDataModule):
         c = self.distribution.centers
         return None if c is None else len(c)
 
-    def build_dataset(self) -> TensorImages:
-        g = torch.Generator().manual_seed(self.seed)
+    def build_dataset(self, split: str) -> TensorImages:
+        # the held-out split is a fresh draw from the exact distribution (another seed)
+        g = torch.Generator().manual_seed(self.seed if split == "train" else self.seed + HELD_OUT_SEED)
         x, y = self.distribution.sample(self.num_samples, generator=g)
         return TensorImages(x, y)

@@ -20,19 +20,18 @@ def missing_dataset(name: str, looked: str, page: str) -> DatasetNotFoundError:
 
 
 class _TorchvisionImages(GenDataModule):
-    """Loads a torchvision dataset's ``.data``/``.targets`` into memory (no per-sample PIL)."""
+    """Loads a torchvision dataset's ``.data``/``.targets`` into memory (no per-sample PIL). Training
+    reads the official training split, the held-out (test) split the official test split."""
 
     tv_name: str
     page: str
     channels: int
     native: int
 
-    def __init__(self, root: str = "data", download: bool = False, train: bool = True,
-                 size: int | None = None, **kw) -> None:
+    def __init__(self, root: str = "data", download: bool = False, size: int | None = None, **kw) -> None:
         super().__init__(**kw)
         self.root = os.path.expanduser(str(root))
         self.download = download
-        self.train = train
         self.size = size or self.native
 
     @property
@@ -43,22 +42,23 @@ class _TorchvisionImages(GenDataModule):
     def num_classes(self) -> int:
         return 10
 
-    def _tv_dataset(self):
+    def _tv_dataset(self, split: str = "train"):
         import torchvision.datasets as tvd
 
         cls = getattr(tvd, self.tv_name)
         try:
-            return cls(self.root, train=self.train, download=self.download)
+            return cls(self.root, train=split == "train", download=self.download)
         except RuntimeError as e:  # torchvision: "Dataset not found or corrupted ..."
             looked = os.path.join(self.root, getattr(cls, "base_folder", os.path.join(self.tv_name, "raw")))
             raise missing_dataset(self.tv_name, looked, self.page) from e
 
     def prepare_data(self) -> None:
         if self.download:
-            self._tv_dataset()
+            self._tv_dataset("train")
+            self._tv_dataset("test")
 
-    def build_dataset(self) -> TensorImages:
-        ds = self._tv_dataset()
+    def build_dataset(self, split: str) -> TensorImages:
+        ds = self._tv_dataset(split)
         x = torch.as_tensor(np.asarray(ds.data))
         x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2).contiguous()  # NHWC -> NCHW
         if self.size != self.native:

@@ -10,3 +10,11 @@ __all__ = [
     "DIVERGENCES", "FDivergence", "PENALTIES", "AdversarialLoss", "lambert_w", "Minimax", "NonSaturating", "Wasserstein", "critic_input_gradient_norm",
     "gan_value", "gradient_penalty", "interpolate",
 ]
+
+
+def renamed_loss(old: str, new: str):
+    """A loss config that was renamed: refuse it with the new name (no silent alias)."""
+    from genzoo.errors import ConfigError
+
+    raise ConfigError(f"loss={old} was renamed loss={new} (the f-divergence row; model=gan's losses are "
+                      f"loss=nonsaturating|minimax). Use `loss={new}`.")

@@ -110,7 +110,7 @@ DIVERGENCES: dict[str, Divergence] = {
     # The paper's GAN row, f(u) = u log u - (u + 1) log(u + 1), has f(1) = -log 4 (its value is
     # 2 JS - log 4). Shifted by log 4 to be a proper f-divergence (f(1) = 0, D = 2 JS); the conjugate
     # shifts by -log 4 and every gradient is the paper's.
-    "gan": Divergence(
+    "gan_divergence": Divergence(
         f=lambda u: u * torch.log(u) - (u + 1) * torch.log(u + 1) + 2 * LOG2,
         activation=lambda v: -F.softplus(-v),
         conjugate=lambda t: -torch.log(1 - torch.exp(t)) - 2 * LOG2,

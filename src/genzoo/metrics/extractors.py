@@ -122,9 +122,8 @@ def load_or_train_classifier(datamodule, cache_dir: str | Path) -> ClassifierExt
         clf = SmallClassifier(datamodule.shape[0], datamodule.num_classes)
         clf.load_state_dict(state["state_dict"])
         return ClassifierExtractor(clf, float(state["accuracy"]))
-    datamodule.setup("fit")
-    ds = datamodule.train_set
-    x, y = ds.__getitems__(list(range(len(ds))))
+    ds = datamodule.dataset("train")
+    x, y = datamodule.take(ds, list(range(len(ds))))
     clf, acc = train_classifier(x, y, datamodule.num_classes)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

@@ -10,31 +10,17 @@ distance, KID, Inception Score). Metric names state the protocol: ``fid/<extract
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from genzoo.data.base import check_split
 from genzoo.metrics.extractors import dataset_key
+from genzoo.sampling import draw_share
 
 
 def count_label(n: int) -> str:
     return f"{n // 1000}k" if n % 1000 == 0 and n >= 1000 else str(n)
-
-
-def balanced_labels(n: int, num_classes: int, start: int = 0) -> torch.Tensor:
-    """Labels start, start+1, ... mod num_classes: every class asked for equally often."""
-    return torch.arange(start, start + n) % num_classes
-
-
-@torch.no_grad()
-def draw_samples(sample: Callable[..., torch.Tensor], n: int, chunk: int = 500,
-                 labels: torch.Tensor | None = None) -> torch.Tensor:
-    """``n`` samples from ``sample(k)`` (or ``sample(y=labels[i:j])`` for a conditional model) in
-    chunks of at most ``chunk``, gathered on the CPU."""
-    if labels is None:
-        return torch.cat([sample(min(chunk, n - i)).float().cpu() for i in range(0, n, chunk)])
-    return torch.cat([sample(y=labels[i : i + chunk]).float().cpu() for i in range(0, n, chunk)])
 
 
 @torch.no_grad()
@@ -86,7 +72,7 @@ class SampleMetrics:
     def __init__(self, extractor: torch.nn.Module, datamodule, cache_dir: str | Path, num_samples: int,
                  split: str = "train", num_real: int | None = None) -> None:
         self.extractor, self.datamodule = extractor, datamodule
-        self.cache_dir, self.num_samples, self.split = Path(cache_dir), num_samples, split
+        self.cache_dir, self.num_samples, self.split = Path(cache_dir), num_samples, check_split(split)
         self.num_real = num_real
         self._real: torch.Tensor | None = None
         self.computed_real = False  # True when this object had to extract the real features itself
@@ -107,9 +93,9 @@ class SampleMetrics:
         if path.is_file():
             self._real = torch.load(path, weights_only=True)
             return self._real
-        self.datamodule.setup("fit")
-        n = len(self.datamodule.train_set) if self.num_real is None else min(self.num_real, len(self.datamodule.train_set))
-        real = self.datamodule.sample_real(n)
+        available = len(self.datamodule.dataset(self.split))
+        n = available if self.num_real is None else min(self.num_real, available)
+        real = self.datamodule.sample_real(n, split=self.split)
         self._real, _ = extract(self.extractor, real)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
@@ -137,12 +123,10 @@ class SampleMetrics:
                 out[k["conditional_accuracy"]] = float((logits.argmax(1) == labels.to(logits.device)).float().mean())
         return out
 
-    def compute(self, sample: Callable[..., torch.Tensor], batch_size: int = 500,
-                num_classes: int | None = None) -> dict[str, float]:
-        """Metrics of ``num_samples`` samples; ``num_classes``: a conditional model, asked for every
-        class equally often."""
-        labels = balanced_labels(self.num_samples, num_classes) if num_classes else None
-        images = draw_samples(sample, self.num_samples, batch_size, labels)
+    def compute(self, model, seed: int = 0) -> dict[str, float]:
+        """Metrics of ``num_samples`` samples of ``model`` (through the family contract; a
+        label-conditional model is asked for every class equally often)."""
+        images, labels = draw_share(model, self.num_samples, seed, datamodule=self.datamodule)
         feats, logits = extract(self.extractor, images, logits=hasattr(self.extractor, "logits"))
         return self.from_features(feats, logits, labels)
 

@@ -2,44 +2,23 @@
 
 The alternating update (Goodfellow et al. 2014, Algorithm 1; WGAN-GP, Algorithm 1):
 every ``training_step`` is one discriminator (critic) step on that step's real batch, so each
-critic step sees a fresh real batch; after ``critic_steps(g_step)`` of them, the same
+critic step sees a fresh real batch; after ``critic_steps(model_step)`` of them, the same
 ``training_step`` also takes one generator step. What differs between GAN, WGAN, WGAN-GP, f-GAN
 and CGAN (loss, penalty, schedule, optimisers, conditioning) is configuration or a small override.
 """
 
 from __future__ import annotations
 
-from genzoo.errors import ConfigError
-
 from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn as nn
 
+from genzoo.errors import ConfigError
 from genzoo.losses import AdversarialLoss
 from genzoo.models.base import GenerativeModule
+from genzoo.models.ema import EMA
 from genzoo.nets.conditional import conditional_nets
-
-
-class EMAWithWarmup:
-    """``multi_avg_fn`` for ``torch.optim.swa_utils.AveragedModel``: an EMA whose decay ramps up as
-    min(decay, (1 + n) / (10 + n)) over the first updates n, so the average is not dominated by the
-    initial weights in short runs (TensorFlow's num_updates rule). A class, not a closure, so that
-    the model pickles (``ddp_spawn``)."""
-
-    def __init__(self, decay: float) -> None:
-        self.decay = decay
-
-    def factor(self, num_averaged: int) -> float:
-        return min(self.decay, (1.0 + num_averaged) / (10.0 + num_averaged))
-
-    def __call__(self, averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
-        d = self.factor(int(num_averaged))
-        if averaged[0].is_floating_point():
-            torch._foreach_lerp_(averaged, current, 1.0 - d)  # d * averaged + (1 - d) * current
-        else:  # integer buffers (BatchNorm's num_batches_tracked): follow the model
-            for a, c in zip(averaged, current):
-                a.copy_(c)
 
 
 class GAN(GenerativeModule):
@@ -47,6 +26,9 @@ class GAN(GenerativeModule):
     makes any of its models class-conditional: G(z, y), D(x, y), labels ``y`` from the batch."""
 
     ddp_strategy = "ddp_find_unused_parameters_true"
+    latent_key = "z"
+    net_keys = ("generator", "discriminator")
+    uses_loss = True
     #: appended to the incompatible-loss error (CGAN points Wasserstein users to conditional WGAN-GP)
     loss_hint = ""
 
@@ -86,6 +68,7 @@ class GAN(GenerativeModule):
             self.generator, self.discriminator = conditional_nets(
                 generator, discriminator, data_shape, z_dim, num_classes, conditioning, label_embed_dim)
         self.conditioning = conditioning
+        self.condition = "none" if conditioning is None else "label"
         self.num_classes = num_classes
         self.loss = loss
         self.data_shape = tuple(data_shape)
@@ -97,33 +80,25 @@ class GAN(GenerativeModule):
         self.name = name
         self.d_since_g = 0  # critic steps taken since the last generator step
         # EMA of the generator only (not the critic); sampling and evaluation use it when present.
-        self.generator_ema = None
-        if ema_decay is not None:
-            if not 0.0 < ema_decay < 1.0:
-                raise ConfigError(f"model.ema_decay must be in (0, 1) or null, got {ema_decay}.")
-            from torch.optim.swa_utils import AveragedModel
-
-            self.generator_ema = AveragedModel(self.generator, multi_avg_fn=EMAWithWarmup(ema_decay), use_buffers=True)
-            self.generator_ema.requires_grad_(False)
+        self.ema = EMA({"generator": self.generator}, ema_decay) if ema_decay is not None else None
 
     # --- schedule -----------------------------------------------------------------------------
-    def critic_steps(self, g_step: int) -> int:
-        """Critic steps before generator step number ``g_step`` (0-based)."""
+    def critic_steps(self, model_step: int) -> int:
+        """Critic steps before generator step number ``model_step`` (0-based)."""
         return self.n_critic
 
-    def lightning_steps(self, g_steps: int) -> int:
-        if g_steps < 0:
+    def lightning_steps(self, model_steps: int) -> int:
+        if model_steps < 0:
             return -1
-        return sum(self.critic_steps(g) + 1 for g in range(g_steps))
+        return sum(self.critic_steps(g) + 1 for g in range(model_steps))
 
     def counters(self) -> dict[str, int]:
-        return {"g_step": self.g_step, "d_since_g": self.d_since_g}
+        return {"model_step": self.model_step, "d_since_g": self.d_since_g}
+
+    def run_name(self) -> str:
+        return f"{self.name}-{self.loss.name}"
 
     # --- networks with or without labels ------------------------------------------------------------
-    @property
-    def conditional(self) -> bool:
-        return self.conditioning is not None
-
     def generate(self, z: torch.Tensor, y: torch.Tensor | None = None, generator: nn.Module | None = None) -> torch.Tensor:
         g = self.generator if generator is None else generator
         return g(z) if y is None else g(z, y)
@@ -140,27 +115,19 @@ class GAN(GenerativeModule):
             return like[torch.randint(len(like), (n,), device=like.device)]
         return torch.randint(self.num_classes, (n,), device=self.device)
 
-    # --- sampling ----------------------------------------------------------------------------------
+    # --- sampling (the family contract) -----------------------------------------------------------
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.z_dim, device=self.device)
 
-    @torch.no_grad()
-    def sample(self, n: int | None = None, z: torch.Tensor | None = None, y: torch.Tensor | None = None,
-               ema: bool = True) -> torch.Tensor:
-        """Samples from the EMA generator when there is one (``ema=False``: the trained weights).
+    def draw_noise(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        dev = generator.device if generator is not None else self.device
+        return {"z": torch.randn(n, self.z_dim, generator=generator, device=dev)}
 
-        Conditional models generate class ``y[i]`` for ``z[i]``; without ``y`` the classes are uniform.
-        """
-        if y is not None and not self.conditional:
-            raise ConfigError(f"model={self.name} is unconditional and cannot generate a chosen class; train "
-                              "model=cgan (or set model.conditioning=projection|concat).")
-        if z is None:
-            z = self.noise(n if n is not None else len(y))
-        z = z.to(self.device)
-        if self.conditional:
-            y = self.labels(len(z)) if y is None else torch.as_tensor(y, device=self.device)
-        g = self.generator_ema.module if (ema and self.generator_ema is not None) else self.generator
-        return self.generate(z, y, g)
+    def sample_given(self, noise: dict[str, torch.Tensor], y: torch.Tensor | None = None,
+                     source: torch.Tensor | None = None, ema: bool = True) -> torch.Tensor:
+        """G(z) (or G(z, y)), with the EMA generator when there is one (``ema=False``: the trained weights)."""
+        g = self.ema["generator"] if (ema and self.ema is not None) else self.generator
+        return self.generate(noise["z"], y, g)
 
     # --- training ----------------------------------------------------------------------------------
     def configure_optimizers(self):
@@ -209,17 +176,17 @@ class GAN(GenerativeModule):
         self.d_since_g += 1
         metrics = d_out
 
-        if self.d_since_g >= self.critic_steps(self.g_step):
+        if self.d_since_g >= self.critic_steps(self.model_step):
             with self.toggled_optimizer(opt_g):
                 g_out = self.generator_loss(self.g_batch_size or real.shape[0], y)
                 opt_g.zero_grad(set_to_none=True)
                 self.manual_backward(g_out["loss/g"])
                 opt_g.step()
-            self.g_step += 1
+            self.model_step += 1
             self.d_since_g = 0
             self._step_schedulers()
-            if self.generator_ema is not None:
-                self.generator_ema.update_parameters(self.generator)
+            if self.ema is not None:
+                self.ema.update({"generator": self.generator})
             metrics = {**d_out, **g_out}
         self.log_step({k: v.detach() for k, v in metrics.items()})
 

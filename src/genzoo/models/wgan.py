@@ -25,8 +25,8 @@ class WGAN(GAN):
         self.clip_value = clip_value
         self.paper_schedule = paper_schedule
 
-    def critic_steps(self, g_step: int) -> int:
-        if self.paper_schedule and (g_step < 25 or g_step % 500 == 0):
+    def critic_steps(self, model_step: int) -> int:
+        if self.paper_schedule and (model_step < 25 or model_step % 500 == 0):
             return 100
         return self.n_critic
 

@@ -1,0 +1,46 @@
+"""Every private Lightning attribute genzoo reads, in one place.
+
+Lightning offers no public API for three things genzoo needs; each accessor below names what it
+means, and ``tests/test_lightning_compat.py`` checks that meaning on a real ``Trainer``, so a
+Lightning upgrade that changes it fails that test instead of silently mislabelling logs or
+checkpoints. Releases known to work: pytorch-lightning 2.5 and 2.6 (the pin in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+KNOWN_GOOD = ("2.5", "2.6")
+
+
+def logs_due(trainer: pl.Trainer) -> bool:
+    """True on the steps where the loggers write (``trainer.log_every_n_steps``): ``self.log`` is
+    worth its cost (about 1 ms a call) only then."""
+    return bool(trainer._logger_connector.should_update_logs)
+
+
+def logger_step(trainer: pl.Trainer) -> int:
+    """The step index Lightning passes to ``logger.log_metrics`` for what ``self.log`` records now
+    (the number of optimizer-stepping batches so far), so rows logged outside ``self.log`` land on
+    the same x-axis as the rest."""
+    return int(trainer.fit_loop.epoch_loop._batches_that_stepped)
+
+
+def save_checkpoint_now(callback: Any, trainer: pl.Trainer, candidates: dict[str, torch.Tensor]) -> None:
+    """Make a ``ModelCheckpoint`` save its top-k and ``last`` checkpoints now, with ``candidates``
+    (the values ``filename`` may format), whatever its own cadence says."""
+    callback._save_topk_checkpoint(trainer, candidates)
+    callback._save_last_checkpoint(trainer, candidates)
+
+
+def checkpoint_skips(callback: Any, trainer: pl.Trainer) -> bool:
+    """``ModelCheckpoint``'s own reasons not to save now (fast_dev_run, sanity checking, a step it
+    has already saved)."""
+    return bool(callback._should_skip_saving_checkpoint(trainer))
+
+
+def monitor_candidates(callback: Any, trainer: pl.Trainer) -> dict[str, torch.Tensor]:
+    return dict(callback._monitor_candidates(trainer))

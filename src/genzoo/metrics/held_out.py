@@ -1,0 +1,48 @@
+"""A family's held-out metrics (ELBO, NLL, bits/dim, ...) averaged over the held-out split.
+
+The family returns per-example values for a batch (``GenerativeModule.held_out_metrics``); this
+averages them over every example of the held-out split (or its first ``max_examples``), exactly,
+whatever the batch size or the number of processes: each rank sums its share, the sums and counts
+are added over ranks, then divided. Names state the protocol: ``<name>/test`` over the whole split,
+``<name>/test/<n>`` over its first n examples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from genzoo.metrics.sample_quality import count_label
+
+
+def metric_name(name: str, max_examples: int | None) -> str:
+    return f"{name}/test" if max_examples is None else f"{name}/test/{count_label(max_examples)}"
+
+
+@torch.no_grad()
+def held_out_average(model, datamodule, batch_size: int = 256, max_examples: int | None = None, world: int = 1,
+                     rank: int = 0, all_reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, float]:
+    """``{<name>/test...: mean}`` for each of ``model.held_out_metric_names`` (empty when it has none).
+    ``all_reduce`` sums a tensor over ranks (DDP); each rank passes its ``rank`` and the ``world``."""
+    names = tuple(model.held_out_metric_names)
+    if not names:
+        return {}
+    sums = torch.zeros(len(names) + 1, dtype=torch.float64, device=model.device)  # last: example count
+    was_training = model.training
+    model.eval()
+    try:
+        for batch in datamodule.held_out_batches(batch_size, world, rank, max_examples):
+            batch = tuple(t.to(model.device) for t in batch)
+            out = model.held_out_metrics(batch)
+            missing = [k for k in names if k not in out]
+            if missing:
+                raise KeyError(f"{type(model).__name__}.held_out_metrics returned no {missing}")
+            sums[:-1] += torch.stack([out[k].detach().double().sum() for k in names])
+            sums[-1] += len(batch[0])
+    finally:
+        model.train(was_training)
+    if all_reduce is not None:
+        sums = all_reduce(sums)
+    count = float(sums[-1])
+    return {metric_name(k, max_examples): float(sums[i]) / count for i, k in enumerate(names)} if count else {}

@@ -1,0 +1,97 @@
+"""The meaning of every private Lightning attribute genzoo reads (``genzoo.lightning_compat``).
+
+If a Lightning release changes what one of them means, this fails instead of genzoo logging on
+the wrong steps, writing rows at the wrong x or saving checkpoints under the wrong names.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import pytorch_lightning as pl
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from genzoo import lightning_compat
+
+
+class TwoOptimisers(pl.LightningModule):
+    """Manual optimisation, two optimiser steps per batch (a GAN's shape)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.a, self.b = nn.Linear(2, 1), nn.Linear(2, 1)
+        self.due: list[int] = []
+        self.steps_seen: list[int] = []
+
+    def configure_optimizers(self):
+        return [torch.optim.SGD(self.a.parameters(), lr=0.1), torch.optim.SGD(self.b.parameters(), lr=0.1)]
+
+    def training_step(self, batch, batch_idx):
+        self.steps_seen.append(lightning_compat.logger_step(self.trainer))
+        if lightning_compat.logs_due(self.trainer):
+            self.due.append(batch_idx + 1)
+            self.log("x", float(batch_idx))
+        for opt, net in zip(self.optimizers(), (self.a, self.b)):
+            opt.zero_grad()
+            self.manual_backward(net(batch[0]).pow(2).mean())
+            opt.step()
+
+
+def test_known_good_version():
+    major_minor = ".".join(pl.__version__.split(".")[:2])
+    assert major_minor in lightning_compat.KNOWN_GOOD, (
+        f"pytorch-lightning {pl.__version__} is not among the releases genzoo is checked against "
+        f"{lightning_compat.KNOWN_GOOD}: run this file, then add it to KNOWN_GOOD and the pin")
+
+
+def test_logs_due_and_logger_step_mean_what_genzoo_assumes(tmp_path):
+    module = TwoOptimisers()
+    loader = DataLoader(TensorDataset(torch.randn(40, 2)), batch_size=4)
+    trainer = pl.Trainer(max_epochs=1, log_every_n_steps=3, logger=pl.loggers.CSVLogger(tmp_path, name="", version=""),
+                         enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+    trainer.fit(module, loader)
+    # logs_due: exactly on batches 3, 6, 9 (every log_every_n_steps batches), in manual optimisation too
+    assert module.due == [3, 6, 9]
+    # logger_step: the number of batches already finished (0, 1, ...), not the optimiser-step count (2 per batch)
+    assert module.steps_seen == list(range(10)) and trainer.global_step == 20
+    # and it is the step the CSV logger writes for what self.log records then
+    with open(tmp_path / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("x")]
+    assert [int(r["step"]) for r in rows] == [2, 5, 8]
+    assert [float(r["x"]) for r in rows] == [2.0, 5.0, 8.0]
+
+
+def test_checkpoint_internals_save_now_with_our_names(tmp_path):
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    class SaveAtTwo(pl.Callback):
+        def __init__(self, cb):
+            self.cb = cb
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            if batch_idx == 1:
+                assert not lightning_compat.checkpoint_skips(self.cb, trainer)
+                cands = lightning_compat.monitor_candidates(self.cb, trainer)
+                cands["model_step"] = torch.tensor(7)
+                lightning_compat.save_checkpoint_now(self.cb, trainer, cands)
+
+    ckpt = ModelCheckpoint(dirpath=tmp_path, filename="g{model_step:07.0f}", auto_insert_metric_name=False,
+                           save_top_k=-1, save_last=True, every_n_train_steps=0, every_n_epochs=0,
+                           save_on_train_epoch_end=False)
+    trainer = pl.Trainer(max_steps=6, logger=False, callbacks=[ckpt, SaveAtTwo(ckpt)], enable_progress_bar=False,
+                         enable_model_summary=False)
+    trainer.fit(TwoOptimisers(), DataLoader(TensorDataset(torch.randn(40, 2)), batch_size=4))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g0000007.ckpt", "last.ckpt"]
+    saved = torch.load(tmp_path / "g0000007.ckpt", weights_only=True)
+    assert saved["global_step"] == 4  # two batches of two optimiser steps
+
+
+@pytest.mark.parametrize("every,expected", [(3, [3, 6]), (0, [])])
+def test_the_one_cadence_rule(every, expected):
+    from genzoo.callbacks.images import due
+
+    assert [s for s in range(0, 8) if due(s, every)] == expected
