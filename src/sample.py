@@ -63,7 +63,7 @@ def main(cfg: DictConfig) -> None:
             written.append(_paths_plot(points, dm.sample_real(2000), pairs, steps, path) if toy
                            else save_grid(points, path, nrow=steps))
         if model.picture_names:  # the family's own pictures (reconstructions, completions, ...)
-            held_out = sampling.held_out_batch(dm, grid_cfg.get("num_samples", 64), model.device)
+            held_out = sampling.real_batch(dm, grid_cfg.get("num_samples", 64), model.device)
             for name, (images, nrow) in model.pictures(held_out, torch.Generator().manual_seed(cfg.seed)).items():
                 written.append(save_grid(images, out / f"{name}.png", nrow=nrow))
     print(f"Samples of model step {model.model_step}:")

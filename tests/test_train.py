@@ -109,7 +109,7 @@ def test_bf16_mixed_precision_trains(compose_cfg):
         metrics = train(cfg)
         assert metrics["model_step"] == 1 and all(math.isfinite(v) for v in metrics.values()), metrics
         state = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
-        assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+        assert all(torch.isfinite(v).all() for v in state.values() if torch.is_tensor(v) and v.is_floating_point())
         losses[precision] = torch.tensor([metrics["loss/d"], metrics["loss/g"]])
     assert not torch.equal(losses["32-true"], losses["bf16-mixed"])
     assert torch.allclose(losses["32-true"], losses["bf16-mixed"], rtol=0.05)
@@ -166,3 +166,43 @@ def test_ema_of_the_generator_follows_the_warmup_rule_and_is_what_sample_uses(co
     assert torch.equal(model.sample(noise={"z": z}), model.ema["generator"](z))
     assert not torch.equal(model.sample(noise={"z": z}), model.sample(noise={"z": z}, ema=False))
     pickle.loads(pickle.dumps(model))  # ddp_spawn pickles the module
+
+
+def test_wandb_run_is_finished_on_every_path(compose_cfg, tmp_path, monkeypatch):
+    """A bad input is refused before any W&B run starts; an error inside fit still finishes the run,
+    so the next job of a multirun never logs into it."""
+    import wandb
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    base = ["logger=wandb", "callbacks.rich_progress_bar=null", "trainer.enable_progress_bar=false", "metrics=none",
+            "net.generator.width=8", "net.discriminator.width=8", "trainer.max_steps=2"]
+    cfg = compose_cfg(*base, f"ckpt_path={tmp_path}/missing.ckpt", name="bad")
+    with pytest.raises(ConfigError, match="is not a file"):
+        train(cfg)
+    assert wandb.run is None and not (Path(cfg.paths.output_dir) / "wandb").exists()
+
+    cfg = compose_cfg(*base, "+callbacks.boom._target_=test_train.Boom", name="boom")
+    with pytest.raises(RuntimeError, match="boom"):
+        train(cfg)
+    assert wandb.run is None
+    assert list((Path(cfg.paths.output_dir) / "wandb").glob("offline-run-*"))  # it had started, and was finished
+
+
+class Boom(__import__("pytorch_lightning").Callback):
+    """A callback that fails after the loggers started (stands for any bug during training)."""
+
+    def on_train_start(self, trainer, pl_module):
+        trainer.loggers[-1].experiment  # noqa: B018 - W&B has started a run
+        raise RuntimeError("boom")
+
+
+def test_optimized_metric_must_name_a_metric_the_run_logged():
+    from omegaconf import OmegaConf
+
+    from genzoo.training import objective
+
+    cfg = OmegaConf.create({"optimized_metric": "fid/classifier/2k/train"})
+    with pytest.raises(ConfigError, match="was never logged by this run. Metrics it logged: loss/d, model_step"):
+        objective(cfg, {"loss/d": 1.0, "model_step": 2.0})
+    assert objective(cfg, {"fid/classifier/2k/train": 3.5}) == 3.5
+    assert objective(OmegaConf.create({"optimized_metric": None}), {}) is None

@@ -93,10 +93,10 @@ def random_grid(model, n: int, generator: torch.Generator, nrow: int, label: int
     return Grid(model.draw_noise(n, generator), y, source, nrow)
 
 
-def held_out_batch(datamodule, n: int, device) -> tuple[torch.Tensor, ...]:
-    """A fixed batch of ``n`` held-out examples (with labels where the data has them), for a
-    family's pictures (reconstructions, completions, translations)."""
-    real = datamodule.sample_real(n, with_labels=datamodule.num_classes is not None, split="test")
+def real_batch(datamodule, n: int, device, split: str = "test") -> tuple[torch.Tensor, ...]:
+    """A fixed batch of ``n`` real examples of ``split`` (with labels where the data has them), on
+    ``device``: the input of a family's pictures (held out) and of the critic diagnostics."""
+    real = datamodule.sample_real(n, with_labels=datamodule.num_classes is not None, split=split)
     return tuple(t.to(device) for t in (real if isinstance(real, tuple) else (real,)))
 
 

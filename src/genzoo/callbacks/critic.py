@@ -10,6 +10,7 @@ import torch
 
 from genzoo.callbacks.images import EveryModelSteps, log_image
 from genzoo.metrics.critic import clipped_fraction, layer_input_grad_norms, weight_values
+from genzoo.sampling import real_batch
 
 
 class CriticDiagnostics(EveryModelSteps, pl.Callback):
@@ -28,8 +29,7 @@ class CriticDiagnostics(EveryModelSteps, pl.Callback):
         if not trainer.is_global_zero:
             return
         if batch is None:  # the end of training: a real batch of its own
-            real = trainer.datamodule.sample_real(64, with_labels=pl_module.conditional)
-            batch = tuple(t.to(pl_module.device) for t in (real if isinstance(real, tuple) else (real,)))
+            batch = real_batch(trainer.datamodule, 64, pl_module.device, split="train")
         g = pl_module.model_step
         critic = pl_module.discriminator
         y = batch[1][:64] if pl_module.conditional else None

@@ -8,7 +8,7 @@ import pytorch_lightning as pl
 import torch
 
 from genzoo.callbacks.images import EveryModelSteps, log_image, save_grid, save_scatter
-from genzoo.sampling import grid_inputs, held_out_batch
+from genzoo.sampling import grid_inputs, real_batch
 
 
 def save_samples(samples: torch.Tensor, path: Path, nrow: int, datamodule, title: str = "",
@@ -48,7 +48,7 @@ class SampleGrid(EveryModelSteps, pl.Callback):
             samples = grid.sample(pl_module)
             pictures = {}
             if pl_module.picture_names:
-                held_out = held_out_batch(dm, self.num_samples, pl_module.device)
+                held_out = real_batch(dm, self.num_samples, pl_module.device)
                 pictures = pl_module.pictures(held_out, torch.Generator().manual_seed(self.seed))
         finally:
             pl_module.train(was_training)
