@@ -21,6 +21,9 @@ from pathlib import Path
 
 import yaml
 
+from genzoo.callbacks.images import save_figure
+from genzoo.checkpoints import atomic_write
+
 SKIP = {"epoch", "step", "model_step", "g_step"}  # g_step: the x-axis of runs before the rename
 
 
@@ -81,7 +84,7 @@ def compare(roots: list[Path], out: Path) -> dict:
             finals = [s[m][-1][1] for s in by_seed.values() if s.get(m)]
             if finals:
                 table[label][m] = mean_std(finals)
-    with open(out / "comparison.csv", "w", newline="") as f:
+    with atomic_write(out / "comparison.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["config", "seeds"] + [x for m in metrics for x in (f"{m} mean", f"{m} std")])
         for label, row in table.items():
@@ -91,8 +94,8 @@ def compare(roots: list[Path], out: Path) -> dict:
         cells = [fmt(*row[m]) if m in row else "" for m in metrics]
         lines.append(f"| {label} | {row['seeds']} | " + " | ".join(cells) + " |")
     shared = f"Overrides shared by every run: `{' '.join(sorted(common))}`\n\n" if common else ""
-    (out / "comparison.md").write_text("Final value of each metric, mean ± std over seeds.\n\n" + shared
-                                       + "\n".join(lines) + "\n")
+    with atomic_write(out / "comparison.md") as tmp:
+        tmp.write_text("Final value of each metric, mean ± std over seeds.\n\n" + shared + "\n".join(lines) + "\n")
     plots = [plot_metric(m, runs, out) for m in metrics]
     return {"table": table, "markdown": out / "comparison.md", "csv": out / "comparison.csv", "plots": plots}
 
@@ -121,8 +124,7 @@ def plot_metric(metric: str, runs, out: Path) -> Path:
     ax.legend(fontsize=7)
     fig.tight_layout()
     path = out / (re.sub(r"[^A-Za-z0-9_.-]+", "_", metric).strip("_") + ".png")
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 

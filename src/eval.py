@@ -8,33 +8,35 @@ the checkpoint and logs the numbers to W&B (offline without a login).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from genzoo.errors import GenzooError
+from genzoo.errors import exit_on_user_error
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
-def main(cfg: DictConfig) -> dict:
+def main(cfg: DictConfig) -> dict | None:
+    try:
+        return evaluate(cfg)
+    except Exception as exc:
+        exit_on_user_error(exc)
+
+
+def evaluate(cfg: DictConfig) -> dict:
     from genzoo.evaluation import device_for, load_run, merged_metrics_config, score, write_json
     from genzoo.logging_utils import resolve_wandb_mode
     from genzoo.metrics.held_out import held_out_average
 
-    try:
-        run_cfg, dm, model, ckpt = load_run(cfg.ckpt_path, device_for(cfg.device))
-        mcfg = merged_metrics_config(run_cfg, cfg.metrics, required=not model.held_out_metric_names)
-        metrics = {}
-        if mcfg is not None:
-            if not mcfg.get("cache_dir"):
-                mcfg.cache_dir = cfg.paths.cache_dir
-            metrics.update(score(model, dm, mcfg, seed=cfg.seed))
-        metrics.update(held_out_average(model, dm, cfg.held_out.batch_size, cfg.held_out.max_examples))
-    except GenzooError as e:
-        print(f"\nError: {e}", file=sys.stderr)
-        sys.exit(2)
+    run_cfg, dm, model, ckpt = load_run(cfg.ckpt_path, device_for(cfg.device))
+    mcfg = merged_metrics_config(run_cfg, cfg.metrics, required=not model.held_out_metric_names)
+    metrics = {}
+    if mcfg is not None:
+        if not mcfg.get("cache_dir"):
+            mcfg.cache_dir = cfg.paths.cache_dir
+        metrics.update(score(model, dm, mcfg, seed=cfg.seed))
+    metrics.update(held_out_average(model, dm, cfg.held_out.batch_size, cfg.held_out.max_examples))
     protocol = {k: mcfg.get(k) for k in ("extractor", "num_samples", "split")} if mcfg is not None else {}
     if model.held_out_metric_names:
         protocol["held_out_examples"] = cfg.held_out.max_examples or "all"

@@ -10,32 +10,48 @@ Conditional runs (``model=cgan``): one row per class, or only class k with ``lab
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import hydra
 import torch
 from omegaconf import DictConfig
 
-from genzoo.errors import ConfigError, GenzooError
+from genzoo.callbacks.images import save_figure
+from genzoo.errors import ConfigError, exit_on_user_error
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="sample")
 def main(cfg: DictConfig) -> None:
+    try:
+        draw(cfg)
+    except Exception as exc:
+        exit_on_user_error(exc)
+
+
+def check_sample_config(cfg: DictConfig) -> None:
+    def bad(key: str, value, what: str) -> None:
+        raise ConfigError(f"{key}={value!r} must be {what}.")
+
+    for key, value, lo in (("num_samples", cfg.num_samples, 1), ("interpolation.pairs", cfg.interpolation.pairs, 1),
+                           ("interpolation.steps", cfg.interpolation.steps, 2)):
+        if not isinstance(value, int) or value < lo:
+            bad(key, value, f"an integer >= {lo}")
+    if cfg.nrow is not None and (not isinstance(cfg.nrow, int) or cfg.nrow < 1):
+        bad("nrow", cfg.nrow, "an integer >= 1 (or null)")
+
+
+def draw(cfg: DictConfig) -> None:
     from genzoo import sampling
     from genzoo.callbacks import save_grid, save_samples
     from genzoo.evaluation import device_for, load_run, nrow_for
 
-    try:
-        run_cfg, dm, model, _ = load_run(cfg.ckpt_path, device_for(cfg.device))
-        if cfg.label is not None and model.condition != "label":
-            raise ConfigError(f"label={cfg.label} needs a class-conditional run (model=cgan); this one is "
-                              f"model={model.name}.")
-        if cfg.label is not None and not 0 <= cfg.label < model.num_classes:
-            raise ConfigError(f"label={cfg.label} is not a class of this run; classes are 0..{model.num_classes - 1}.")
-    except GenzooError as e:
-        print(f"\nError: {e}", file=sys.stderr)
-        sys.exit(2)
+    check_sample_config(cfg)
+    run_cfg, dm, model, _ = load_run(cfg.ckpt_path, device_for(cfg.device))
+    if cfg.label is not None and model.condition != "label":
+        raise ConfigError(f"label={cfg.label} needs a class-conditional run (model=cgan); this one is "
+                          f"model={model.name}.")
+    if cfg.label is not None and not (isinstance(cfg.label, int) and 0 <= cfg.label < model.num_classes):
+        raise ConfigError(f"label={cfg.label} is not a class of this run; classes are 0..{model.num_classes - 1}.")
     out = Path(cfg.paths.output_dir)
     grid_cfg = (run_cfg.get("callbacks") or {}).get("sample_grid") or {}
     g = torch.Generator().manual_seed(cfg.seed)
@@ -84,8 +100,7 @@ def _paths_plot(points: torch.Tensor, real: torch.Tensor, pairs: int, steps: int
     ax.set_aspect("equal")
     ax.set_title("latent interpolations")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 

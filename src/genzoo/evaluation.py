@@ -15,20 +15,22 @@ from genzoo.errors import ConfigError
 
 def load_run(ckpt_path: str, device: str = "cpu"):
     """(run config, datamodule, model with the checkpoint's weights, checkpoint dict)."""
-    from genzoo.training import build_datamodule, build_model
+    from genzoo.checkpoints import load_checkpoint
 
-    path = Path(ckpt_path)
-    if not path.is_file():
-        raise ConfigError(f"ckpt_path={ckpt_path} is not a file. Pass a .ckpt saved by a genzoo run "
-                          "(outputs/train/runs/<run>/checkpoints/last.ckpt).")
-    ckpt = torch.load(path, map_location=device, weights_only=True)
-    stored = (ckpt.get("genzoo") or {}).get("config")
-    if stored is None:
-        raise ConfigError(f"{ckpt_path} holds no genzoo run config (saved by another program, or by an older genzoo).")
+    ckpt = load_checkpoint(ckpt_path, map_location=device)  # weights_only: nothing in the file runs
+    from genzoo.training import build_datamodule, build_model  # Lightning: imported once the file is good
+
+    stored = ckpt["genzoo"]["config"]
     cfg = OmegaConf.create(stored)
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
-    model.load_state_dict(ckpt["state_dict"])
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        from genzoo.checkpoints import CheckpointError
+
+        raise CheckpointError(f"ckpt_path={ckpt_path}: its weights do not fit the model its own config builds "
+                              f"({str(e).splitlines()[0][:160]}); it was written by another version of genzoo.") from None
     model.on_load_checkpoint(ckpt)  # counters (model_step); RNG state is re-seeded by the caller
     return cfg, datamodule, model.to(device).eval(), ckpt
 
@@ -46,6 +48,12 @@ def merged_metrics_config(run_cfg: DictConfig, overrides: DictConfig | dict | No
     over = {k: v for k, v in (OmegaConf.to_container(overrides, resolve=True) if OmegaConf.is_config(overrides)
                              else dict(overrides or {})).items() if v is not None}
     merged = {**METRIC_DEFAULTS, **{k: v for k, v in base.items() if v is not None}, **over}
+    n = merged.get("num_samples")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 2:
+        raise ConfigError(f"metrics.num_samples={n!r} must be an integer >= 2.")
+    from genzoo.data.base import check_split
+
+    check_split(merged.get("split") or "train")
     if not merged.get("extractor"):
         if not required:
             return None
@@ -72,7 +80,10 @@ def score(model, datamodule, mcfg: DictConfig, seed: int = 0) -> dict[str, float
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> Path:
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True))
+    from genzoo.checkpoints import atomic_write
+
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
     return path
 
 

@@ -12,11 +12,15 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+from pytorch_lightning.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from genzoo.callbacks.preemption import EXIT_INTERRUPTED
+from genzoo.checkpoint_io import AtomicCheckpointIO
 from genzoo.errors import ConfigError, user_error
 from genzoo.logging_utils import ModelStepAxis, resolve_wandb_mode
 from genzoo.models.base import GenerativeModule
+from genzoo.preflight import is_multirun, preflight
 
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -59,6 +63,12 @@ def instantiate_group(cfg: DictConfig | None) -> list[Any]:
     if not cfg:
         return []
     return [instantiate(c) for c in cfg.values() if c is not None and "_target_" in c]
+
+
+@rank_zero_only
+def say(message: str) -> None:
+    """Print once (rank 0), on stdout where the run's summary goes."""
+    print(message, flush=True)
 
 
 def build_datamodule(cfg: DictConfig):
@@ -140,11 +150,26 @@ def trainer_arguments(cfg: DictConfig, model: GenerativeModule) -> dict[str, Any
     return out
 
 
-def is_multirun() -> bool:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
+def build_trainer(cfg: DictConfig, model: GenerativeModule, callbacks: list[Any], loggers: list[Any]) -> pl.Trainer:
+    """The Trainer, with genzoo's atomic checkpoint IO; trainer settings this machine cannot run (a
+    GPU where there is none, more devices than it has) are one clear error naming the fix."""
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
 
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    try:
+        return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()],
+                           **trainer_arguments(cfg, model))
+    except Exception as wrapped:  # Hydra wraps what the Trainer raised
+        e: BaseException | None = wrapped
+        while e is not None and not isinstance(e, MisconfigurationException):
+            e = e.__cause__
+        if e is None:
+            raise
+        text = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "backend" in text.lower() or "gpu" in text.lower() or "cuda" in text.lower():
+            raise ConfigError(f"trainer.accelerator={cfg.trainer.get('accelerator')} cannot run here ({text}). Use "
+                              "trainer.accelerator=cpu, or trainer.accelerator=auto to take a GPU when there is one.") from None
+        raise ConfigError(f"The trainer settings do not work here: {text} Check trainer.* (for example "
+                          "trainer.devices, trainer.strategy, trainer.precision).") from None
 
 
 def _prepare_wandb(cfg: DictConfig) -> None:
@@ -155,22 +180,33 @@ def _prepare_wandb(cfg: DictConfig) -> None:
         Path(cfg.logger.wandb.save_dir).mkdir(parents=True, exist_ok=True)
 
 
-def check_resume_path(cfg: DictConfig) -> None:
-    ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path and not os.path.isfile(ckpt_path):
-        raise ConfigError(f"ckpt_path={ckpt_path} is not a file. Pass the path of a .ckpt saved by a genzoo run "
-                          "(for example outputs/train/runs/<date>/checkpoints/last.ckpt).")
+def apply_resume_rules(cfg: DictConfig, model: GenerativeModule, path: str, state: dict[str, Any]) -> list[str]:
+    """Refuse a resume whose config changes what the weights mean; hand the optimiser
+    hyperparameters that changed to the model (written into the restored optimisers at the start of
+    training); return what is applied, to say so (``genzoo.resume``)."""
+    from genzoo import resume
+
+    has_scheduler = any(k.startswith("scheduler") and v is not None for k, v in cfg.model.items())
+    said, overrides = resume.check(state["config"], OmegaConf.to_container(cfg, resolve=True), path,
+                                   model.optimizer_keys, has_scheduler)
+    model.resume_overrides = overrides
+    return said
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
+def train(cfg: DictConfig, checked: tuple[str | None, dict[str, Any] | None] | None = None) -> dict[str, float]:
     """Build everything, check every input, then start the loggers and fit. Nothing that can fail
-    on bad input runs after a logger has started; the W&B run is finished on every path."""
+    on bad input runs after a logger has started; the W&B run is finished on every path.
+    ``checked``: what ``genzoo.preflight.preflight(cfg)`` returned, when the caller ran it already."""
+    ckpt_path, resumed = checked if checked is not None else preflight(cfg)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    check_resume_path(cfg)
     _prepare_wandb(cfg)
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
+    if ckpt_path is not None:
+        applied = apply_resume_rules(cfg, model, ckpt_path, resumed)
+        step = model.model_step_of(resumed)
+        say(f"Resuming {ckpt_path} at model step {step}" + (f"; applying {', '.join(applied)}" if applied else ""))
     callbacks = instantiate_group(cfg.get("callbacks"))
     if cfg.get("metrics") and "_target_" in cfg.metrics:
         callbacks.append(instantiate(cfg.metrics))
@@ -180,16 +216,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
             cfg.logger.wandb.name = run_name(cfg, model)
     loggers = instantiate_group(cfg.get("logger"))  # W&B starts its run lazily, at the first log
     wandb_used = any(type(lg).__name__ == "WandbLogger" for lg in loggers)
+    if ckpt_path is not None:  # a resumed run writes its steps after the checkpoint's again
+        for lg in loggers:
+            if hasattr(lg.experiment, "drop_after"):
+                lg.experiment.drop_after(int(model.model_step_of(resumed)))
     try:
         if wandb_used:
             callbacks.append(ModelStepAxis())
-        trainer: pl.Trainer = instantiate(
-            cfg.trainer, callbacks=callbacks, logger=loggers or False, **trainer_arguments(cfg, model)
-        )
+        trainer = build_trainer(cfg, model, callbacks, loggers)
         resolved = OmegaConf.to_container(cfg, resolve=True)
         for lg in loggers:
             lg.log_hyperparams(resolved)
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     finally:
         if wandb_used:
             import wandb
@@ -198,6 +236,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     metrics = {k: float(v) for k, v in {**trainer.callback_metrics, **model.last_metrics}.items()}
     metrics["model_step"] = float(model.model_step)
+    if model.interrupted:
+        metrics["interrupted"] = 1.0
     if trainer.is_global_zero:
         print(summary(cfg, trainer, model, loggers))
     return metrics
@@ -214,13 +254,27 @@ def objective(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
     return metrics[name]
 
 
+def resume_command(cfg: DictConfig) -> str:
+    """The command that resumes this run in its own folder (printed when a run is interrupted)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    task = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    keep = [o for o in task if not o.startswith(("ckpt_path=", "hydra.run.dir="))]
+    return " ".join(["python src/train.py", *keep, f"hydra.run.dir={cfg.paths.output_dir}", "ckpt_path=last"])
+
+
 def summary(cfg: DictConfig, trainer: pl.Trainer, model: GenerativeModule, loggers: list[Any]) -> str:
     """Where everything went, printed at the end of a run."""
     lines = [f"\nTrained {model.model_step} model steps ({trainer.global_step} optimiser steps).",
              f"Output folder:  {cfg.paths.output_dir}"]
+    if model.interrupted:
+        lines[0] = (f"\nInterrupted by {model.interrupted} at model step {model.model_step}: the run is resumable "
+                    f"(exit status {EXIT_INTERRUPTED}).")
     for cb in trainer.callbacks:
         if type(cb).__name__ == "ModelStepCheckpoint" and cb.last_model_path:
             lines.append(f"Checkpoint:     {cb.last_model_path}   (resume: python src/train.py ckpt_path=...)")
+            if model.interrupted:
+                lines.append(f"Resume with:    {resume_command(cfg)}")
         if type(cb).__name__ == "SampleGrid" and cb.last_path:
             lines.append(f"Samples:        {cb.last_path}")
         if type(cb).__name__ == "LossCurves" and cb.path:
@@ -232,7 +286,7 @@ def summary(cfg: DictConfig, trainer: pl.Trainer, model: GenerativeModule, logge
             lines.append(f"{what} (step {g}): {shown}   ({cb.seconds:.1f} s spent evaluating)")
     for lg in loggers:
         name = type(lg).__name__
-        if name == "CSVLogger":
+        if name == "CSVLogger" and (Path(lg.log_dir) / "metrics.csv").is_file():
             lines.append(f"CSV metrics:    {Path(lg.log_dir) / 'metrics.csv'}")
         elif name == "WandbLogger":
             mode = cfg.logger.wandb.get("mode")

@@ -7,7 +7,8 @@ from genzoo.callbacks.curves import LossCurves
 from genzoo.callbacks.held_out import HeldOutMetrics
 from genzoo.callbacks.images import EveryModelSteps, save_grid, save_scatter
 from genzoo.callbacks.metrics import SampleQuality, log_metrics_now
+from genzoo.callbacks.preemption import Preemption
 from genzoo.callbacks.samples import SampleGrid, save_samples
 
-__all__ = ["CriticDiagnostics", "EveryModelSteps", "HeldOutMetrics", "LossCurves", "ModelStepCheckpoint", "SampleGrid",
+__all__ = ["CriticDiagnostics", "EveryModelSteps", "HeldOutMetrics", "LossCurves", "ModelStepCheckpoint", "Preemption", "SampleGrid",
            "SampleQuality", "log_metrics_now", "save_grid", "save_samples", "save_scatter"]

@@ -21,6 +21,8 @@ class ModelStepCheckpoint(EveryModelSteps, ModelCheckpoint):
         kwargs.setdefault("auto_insert_metric_name", False)
         kwargs.setdefault("save_top_k", -1)
         kwargs.setdefault("save_last", True)
+        # a run folder holds one run (train.py refuses another): last.ckpt is always this run's newest
+        kwargs.setdefault("enable_version_counter", False)
         super().__init__(every_n_train_steps=0, every_n_epochs=0, save_on_train_epoch_end=False, **kwargs)
         self.every_n_steps = every_n_steps
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from genzoo.callbacks.images import EveryModelSteps, log_image
+from genzoo.callbacks.images import EveryModelSteps, log_image, save_figure
 from genzoo.metrics.critic import clipped_fraction, layer_input_grad_norms, weight_values
 from genzoo.sampling import real_batch
 
@@ -70,8 +70,7 @@ class CriticDiagnostics(EveryModelSteps, pl.Callback):
         ax.hist(self._weights.numpy(), bins=100)
         ax.set_title(f"critic weights at generator step {pl_module.model_step}")
         fig.tight_layout()
-        fig.savefig(self.dirpath / "critic_weights.png")
-        plt.close(fig)
+        save_figure(fig, self.dirpath / "critic_weights.png")
         fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
         for g, norms in self.history[-5:]:
             ax.plot(range(1, len(norms) + 1), norms, marker="o", label=f"g {g}")
@@ -80,8 +79,7 @@ class CriticDiagnostics(EveryModelSteps, pl.Callback):
         ax.set_ylabel("||d D / d layer input||")
         ax.legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(self.dirpath / "critic_grad_norms.png")
-        plt.close(fig)
+        save_figure(fig, self.dirpath / "critic_grad_norms.png")
 
     def state_dict(self) -> dict[str, Any]:
         return {"history": self.history, **super().state_dict()}

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from genzoo.callbacks.images import EveryModelSteps, log_image
+from genzoo.callbacks.images import EveryModelSteps, log_image, save_figure
 
 
 class LossCurves(EveryModelSteps, pl.Callback):
@@ -43,8 +43,7 @@ class LossCurves(EveryModelSteps, pl.Callback):
         fig.tight_layout()
         self.dirpath.mkdir(parents=True, exist_ok=True)
         self.path = self.dirpath / "losses.png"
-        fig.savefig(self.path)
-        plt.close(fig)
+        save_figure(fig, self.path)
         log_image(trainer, "loss_curves", self.path, pl_module.model_step)
 
     def state_dict(self) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from pathlib import Path
 import torch
 from torchvision.utils import save_image
 
+from genzoo.checkpoints import atomic_write
+
 
 def due(step: int, every: int) -> bool:
     """True on model steps every, 2 * every, ... (every <= 0: never)."""
@@ -40,6 +42,8 @@ class EveryModelSteps:
             self._fire_once(trainer, pl_module, batch)
 
     def on_train_end(self, trainer, pl_module) -> None:
+        if getattr(pl_module, "interrupted", None):  # preempted: the checkpoint is saved, leave quickly
+            return
         self._fire_once(trainer, pl_module, None)
         self.finish(trainer, pl_module)
 
@@ -53,8 +57,9 @@ class EveryModelSteps:
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
     """Images in [-1, 1] -> one PNG grid."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(images.detach().float().cpu(), path, nrow=nrow, normalize=True, value_range=(-1, 1), padding=1)
+    with atomic_write(path) as tmp:
+        save_image(images.detach().float().cpu(), tmp, nrow=nrow, normalize=True, value_range=(-1, 1), padding=1,
+                   format="png")
     return path
 
 
@@ -68,7 +73,6 @@ def save_scatter(samples: torch.Tensor, real: torch.Tensor, path: str | Path, ti
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     r, s = real.detach().float().cpu().numpy(), samples.detach().float().cpu().numpy()
     ax.scatter(r[:, 0], r[:, 1], s=2, c="tab:blue", alpha=0.3, label="data")
@@ -84,9 +88,27 @@ def save_scatter(samples: torch.Tensor, real: torch.Tensor, path: str | Path, ti
     ax.legend(loc="upper right", markerscale=4)
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    """A matplotlib figure to PNG, atomically; the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with atomic_write(path) as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
+    return Path(path)
+
+
+def copy_file(src: Path, dst: Path) -> Path:
+    """``dst`` becomes a copy of ``src`` (atomically: a reader never sees half of it)."""
+    with atomic_write(dst) as tmp:
+        tmp.write_bytes(Path(src).read_bytes())
+    return dst
 
 
 def log_image(trainer, key: str, path: Path, model_step: int) -> None:

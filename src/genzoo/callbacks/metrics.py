@@ -11,7 +11,7 @@ import torch
 from pytorch_lightning.utilities import rank_zero_warn
 
 from genzoo import lightning_compat
-from genzoo.callbacks.images import EveryModelSteps, log_image
+from genzoo.callbacks.images import EveryModelSteps, log_image, save_figure
 from genzoo.data.base import check_split
 from genzoo.errors import ConfigError
 from genzoo.metrics import InceptionUnavailable, SampleMetrics, build_extractor, toy2d_metrics
@@ -123,8 +123,7 @@ class SampleQuality(EveryModelSteps, pl.Callback):
         fig.tight_layout()
         self.dirpath.mkdir(parents=True, exist_ok=True)
         path = self.dirpath / "metrics.png"
-        fig.savefig(path)
-        plt.close(fig)
+        save_figure(fig, path)
         log_image(trainer, "metric_curves", path, pl_module.model_step)
 
     def state_dict(self) -> dict[str, Any]:

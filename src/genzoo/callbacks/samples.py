@@ -7,7 +7,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from genzoo.callbacks.images import EveryModelSteps, log_image, save_grid, save_scatter
+from genzoo.callbacks.images import EveryModelSteps, copy_file, log_image, save_grid, save_scatter
 from genzoo.sampling import grid_inputs, real_batch
 
 
@@ -55,11 +55,11 @@ class SampleGrid(EveryModelSteps, pl.Callback):
         path = save_samples(samples, self.dirpath / f"g{g:07d}.png", grid.nrow, dm, title=f"model step {g}",
                             labels=grid.y)
         last = self.dirpath / "last.png"
-        last.write_bytes(path.read_bytes())
+        copy_file(path, last)
         self.last_path = last
         log_image(trainer, "samples", path, g)
         for name, (images, nrow) in pictures.items():
             p = save_grid(images, self.dirpath / f"{name}_g{g:07d}.png", nrow=nrow)
-            (self.dirpath / f"{name}_last.png").write_bytes(p.read_bytes())
+            copy_file(p, self.dirpath / f"{name}_last.png")
             log_image(trainer, name, p, g)
         return path

@@ -48,7 +48,14 @@ class _TorchvisionImages(GenDataModule):
         cls = getattr(tvd, self.tv_name)
         try:
             return cls(self.root, train=split == "train", download=self.download)
-        except RuntimeError as e:  # torchvision: "Dataset not found or corrupted ..."
+        except Exception as e:
+            if self.download:  # the download itself failed: say so, and why (offline, blocked, disk)
+                reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+                raise DatasetNotFoundError(
+                    f"Downloading {self.tv_name} into {self.root} failed ({reason}); this machine may be offline. "
+                    f"Download it on a machine with a connection (or from {self.page}) and point data.root at it.") from None
+            if not isinstance(e, RuntimeError):  # torchvision: "Dataset not found or corrupted ..."
+                raise
             looked = os.path.join(self.root, getattr(cls, "base_folder", os.path.join(self.tv_name, "raw")))
             raise missing_dataset(self.tv_name, looked, self.page) from e
 

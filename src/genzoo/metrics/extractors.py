@@ -17,18 +17,20 @@ import hashlib
 import importlib.util
 import json
 import os
+import warnings
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from genzoo.errors import ConfigError
+from genzoo.checkpoints import atomic_write
+from genzoo.errors import ConfigError, GenzooError
 
 EXTRACTORS = ("classifier", "inception", "inception_torchscript")
 
 
-class InceptionUnavailable(RuntimeError):
+class InceptionUnavailable(GenzooError, RuntimeError):
     """The Inception weights cannot be loaded (offline, no local file)."""
 
 
@@ -109,6 +111,18 @@ def dataset_key(datamodule) -> str:
     return f"{type(datamodule).__name__.lower()}-{'x'.join(map(str, datamodule.shape))}-{h}"
 
 
+def read_cache(path: Path):
+    """A cached tensor file, or None when absent; a damaged one (truncated, not torch's) is rebuilt
+    by the caller, with a warning."""
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, weights_only=True)
+    except Exception as e:  # truncated write, disk error, foreign file: never worth a failed run
+        warnings.warn(f"The cache file {path} is damaged ({type(e).__name__}); rebuilding it.", stacklevel=2)
+        return None
+
+
 def load_or_train_classifier(datamodule, cache_dir: str | Path) -> ClassifierExtractor:
     if not datamodule.num_classes or len(datamodule.shape) != 3:
         raise ConfigError(
@@ -117,18 +131,20 @@ def load_or_train_classifier(datamodule, cache_dir: str | Path) -> ClassifierExt
             "metrics=inception (or inception_torchscript) for unlabelled images, or metrics=none."
         )
     path = Path(cache_dir) / f"classifier-{dataset_key(datamodule)}.pt"
-    if path.is_file():
-        state = torch.load(path, weights_only=True)
-        clf = SmallClassifier(datamodule.shape[0], datamodule.num_classes)
-        clf.load_state_dict(state["state_dict"])
-        return ClassifierExtractor(clf, float(state["accuracy"]))
+    state = read_cache(path)
+    if state is not None:
+        try:
+            clf = SmallClassifier(datamodule.shape[0], datamodule.num_classes)
+            clf.load_state_dict(state["state_dict"])
+            return ClassifierExtractor(clf, float(state["accuracy"]))
+        except (KeyError, RuntimeError, TypeError) as e:
+            warnings.warn(f"The cached classifier {path} does not fit this data ({type(e).__name__}); retraining it.",
+                          stacklevel=2)
     ds = datamodule.dataset("train")
     x, y = datamodule.take(ds, list(range(len(ds))))
     clf, acc = train_classifier(x, y, datamodule.num_classes)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"state_dict": clf.state_dict(), "accuracy": acc}, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        torch.save({"state_dict": clf.state_dict(), "accuracy": acc}, tmp)
     return ClassifierExtractor(clf, acc)
 
 

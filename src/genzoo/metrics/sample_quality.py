@@ -9,13 +9,13 @@ distance, KID, Inception Score). Metric names state the protocol: ``fid/<extract
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
+from genzoo.checkpoints import atomic_write
 from genzoo.data.base import check_split
-from genzoo.metrics.extractors import dataset_key
+from genzoo.metrics.extractors import dataset_key, read_cache
 from genzoo.sampling import draw_share
 
 
@@ -90,17 +90,16 @@ class SampleMetrics:
         if self._real is not None:
             return self._real
         path = self.cache_path()
-        if path.is_file():
-            self._real = torch.load(path, weights_only=True)
+        cached = read_cache(path)
+        if torch.is_tensor(cached) and cached.ndim == 2:
+            self._real = cached
             return self._real
         available = len(self.datamodule.dataset(self.split))
         n = available if self.num_real is None else min(self.num_real, available)
         real = self.datamodule.sample_real(n, split=self.split)
         self._real, _ = extract(self.extractor, real)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save(self._real, tmp)
-        os.replace(tmp, path)
+        with atomic_write(path) as tmp:
+            torch.save(self._real, tmp)
         self.computed_real = True
         return self._real
 

@@ -72,12 +72,23 @@ class GenerativeModule(pl.LightningModule):
     #: ``net=`` config this family takes, and whether it takes a ``loss=``
     net_keys: tuple[str, ...] = ()
     uses_loss = False
+    #: the ``model.<key>`` config of each optimiser, in ``configure_optimizers`` order (resume rules)
+    optimizer_keys: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         super().__init__()
         self.automatic_optimization = False
         self.model_step = 0
         self.last_metrics: dict[str, torch.Tensor] = {}
+        #: optimiser hyperparameters a resumed run changed (index -> {name: value}); see genzoo.resume
+        self.resume_overrides: dict[int, dict[str, Any]] = {}
+        #: what a non-finite loss does: "stop" the run (checked without a host sync on logging steps
+        #: and before every checkpoint) or "skip_step" (checked at once: one sync per optimiser step)
+        self.nonfinite = "stop"
+        self.skipped_steps = 0
+        self._first_nonfinite: dict[str, torch.Tensor] = {}
+        #: set when SIGTERM/SIGINT stopped the run (``genzoo.callbacks.Preemption``)
+        self.interrupted: str | None = None
 
     # --- what callers may ask -----------------------------------------------------------------
     @property
@@ -157,12 +168,75 @@ class GenerativeModule(pl.LightningModule):
         self.last_metrics = metrics
         trainer = self.trainer
         last = trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps
-        if lightning_compat.logs_due(trainer) or last:
+        due = lightning_compat.logs_due(trainer)
+        if due or last:
+            self.raise_if_diverged()
+            if self.skipped_steps:
+                metrics = {**metrics, "nonfinite/skipped_steps": torch.tensor(float(self.skipped_steps))}
+        if due:
             self.log_dict(metrics, prog_bar=prog_bar, on_step=True, on_epoch=False)
             self.log("model_step", float(self.model_step), on_step=True, on_epoch=False)
+        elif last:  # Lightning writes self.log only on its logging steps: the last step goes in directly
+            from genzoo.callbacks.metrics import log_metrics_now
+
+            if trainer.is_global_zero:
+                log_metrics_now(trainer, {k: float(v) for k, v in metrics.items()}, self.model_step)
+
+    # --- non-finite guard ---------------------------------------------------------------------------
+    def set_nonfinite(self, mode: str) -> None:
+        if mode not in ("stop", "skip_step"):
+            raise ConfigError(f"model.nonfinite={mode!r}: choose stop (end the run with a message) or skip_step "
+                              "(skip optimiser steps whose loss is not finite).")
+        self.nonfinite = mode
+
+    def buffer_snapshot(self, *nets: torch.nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+        """In ``skip_step`` mode, copies of the nets' buffers (BatchNorm statistics) taken before a
+        forward pass, so a skipped step leaves no trace; None (free) otherwise."""
+        if self.nonfinite != "skip_step":
+            return None
+        return [(b, b.detach().clone()) for net in nets for b in net.buffers()]
+
+    def finite_or_skip(self, network: str, name: str, loss: torch.Tensor,
+                       snapshot: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> bool:
+        """Call before each optimiser step. ``stop``: record, on the device, the first model step where
+        ``loss`` is not finite (the run stops at the next check) and go on; ``skip_step``: False (skip
+        this step) when ``loss`` is not finite, restoring the buffers of ``snapshot``."""
+        if self.nonfinite == "skip_step":
+            if bool(torch.isfinite(loss.detach()).all()):
+                return True
+            for buf, saved in snapshot or []:
+                buf.copy_(saved)
+            self.skipped_steps += 1
+            return False
+        key = f"{name} (the {network}'s loss)"
+        first = self._first_nonfinite.get(key)
+        if first is None:
+            first = torch.full((), -1, dtype=torch.long, device=loss.device)
+        bad = ~torch.isfinite(loss.detach()).all()
+        self._first_nonfinite[key] = torch.where(bad & (first < 0), torch.full_like(first, self.model_step), first)
+        return True
+
+    def raise_if_diverged(self) -> None:
+        """Stop with a clear message if a watched loss became non-finite (one host sync)."""
+        for key, first in self._first_nonfinite.items():
+            step = int(first)
+            if step >= 0:
+                from genzoo.checkpoints import NonFiniteError
+
+                raise NonFiniteError(
+                    f"Training diverged: {key} became non-finite at model step {step}, so the run stopped and wrote no "
+                    "checkpoint of the diverged weights. Lower the learning rate, or set model.nonfinite=skip_step to "
+                    "skip such steps.")
 
     # --- multi-process noise --------------------------------------------------------------------
     def on_train_start(self) -> None:
+        # A resumed run's changed optimiser hyperparameters replace the restored ones (said at start).
+        if self.resume_overrides:
+            opts = self.optimizers()
+            opts = opts if isinstance(opts, list) else [opts]
+            for i, hyper in self.resume_overrides.items():
+                for group in opts[i].param_groups:
+                    group.update({k: tuple(v) if isinstance(v, list) else v for k, v in hyper.items()})
         # Every rank starts from the same seed (or restored state); give each its own noise stream,
         # or all ranks would draw identical z and the global fake batch would repeat itself.
         if self.trainer.world_size > 1:
@@ -173,7 +247,14 @@ class GenerativeModule(pl.LightningModule):
     def counters(self) -> dict[str, int]:
         return {"model_step": self.model_step}
 
+    @staticmethod
+    def model_step_of(state: dict[str, Any]) -> int:
+        """The model step a checkpoint's genzoo state was saved at."""
+        counters = state["counters"]
+        return int(counters.get("model_step", counters.get("g_step", 0)))  # g_step: before the rename
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.raise_if_diverged()  # never a checkpoint of diverged weights
         checkpoint["genzoo"] = {
             "config": getattr(self, "run_config", None),  # the resolved run config: eval.py/sample.py rebuild from it
             "counters": self.counters(),

@@ -29,6 +29,7 @@ class GAN(GenerativeModule):
     latent_key = "z"
     net_keys = ("generator", "discriminator")
     uses_loss = True
+    optimizer_keys = ("optimizer_g", "optimizer_d")
     #: appended to the incompatible-loss error (CGAN points Wasserstein users to conditional WGAN-GP)
     loss_hint = ""
 
@@ -51,8 +52,10 @@ class GAN(GenerativeModule):
         scheduler_g: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         scheduler_d: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         ema_decay: float | None = None,
+        nonfinite: str = "stop",
     ) -> None:
         super().__init__()
+        self.set_nonfinite(nonfinite)
         if compatible_losses is not None and loss.name not in compatible_losses:
             raise ConfigError(
                 f"model={name} does not train with loss={loss.name}. Losses that fit model={name}: "
@@ -166,21 +169,25 @@ class GAN(GenerativeModule):
                 raise ConfigError(f"model={self.name} is conditional but the batches carry no labels y.")
             y = batch[1]
         with self.toggled_optimizer(opt_d):
+            saved = self.buffer_snapshot(self.generator, self.discriminator)
             with torch.no_grad():
                 fake = self.generate(self.noise(real.shape[0]), y)  # fakes of the real batch's classes
             d_out = self.discriminator_loss(real, fake, y)
             opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(d_out["loss/d"])
-            opt_d.step()
+            if self.finite_or_skip("discriminator", "loss/d", d_out["loss/d"], saved):
+                self.manual_backward(d_out["loss/d"])
+            opt_d.step()  # a skipped step has no gradients: it changes nothing, and Lightning still counts it
         self.after_critic_step()
         self.d_since_g += 1
         metrics = d_out
 
         if self.d_since_g >= self.critic_steps(self.model_step):
             with self.toggled_optimizer(opt_g):
+                saved = self.buffer_snapshot(self.generator, self.discriminator)
                 g_out = self.generator_loss(self.g_batch_size or real.shape[0], y)
                 opt_g.zero_grad(set_to_none=True)
-                self.manual_backward(g_out["loss/g"])
+                if self.finite_or_skip("generator", "loss/g", g_out["loss/g"], saved):
+                    self.manual_backward(g_out["loss/g"])
                 opt_g.step()
             self.model_step += 1
             self.d_since_g = 0

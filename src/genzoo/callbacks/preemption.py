@@ -1,0 +1,95 @@
+"""Preemption: SIGTERM or Ctrl-C leaves a resumable checkpoint instead of nothing."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+from genzoo.errors import EXIT_INTERRUPTED
+
+__all__ = ["EXIT_INTERRUPTED", "Preemption"]
+
+
+class Preemption(pl.Callback):
+    """On SIGTERM (what SLURM and other schedulers send before killing a job) or SIGINT (Ctrl-C),
+    finish the current step, save a resumable ``last.ckpt`` (atomically: a kill during the write
+    leaves the previous one), stop training, and let ``train.py`` finish the loggers, print the
+    resume command and exit with ``EXIT_INTERRUPTED``. Under DDP the ranks agree on the flag after
+    every batch (one tiny all-reduce), so all stop at the same step; rank 0 writes. A second Ctrl-C
+    stops at once.
+
+    Lightning's own SLURM plugin still handles SLURM's requeue signal (``#SBATCH
+    --signal=SIGUSR1@90``): it saves and requeues the job; this callback then turns the SIGTERM that
+    follows into a clean stop with a checkpoint.
+    """
+
+    def __init__(self, signals: tuple[str, ...] = ("SIGTERM", "SIGINT"), dirpath: str | None = None) -> None:
+        self.signals = tuple(signals)
+        self.dirpath = Path(dirpath) if dirpath else None
+        self.received: str | None = None
+        self.saved: Path | None = None
+        self._previous: dict[int, Any] = {}
+        self._trainer: pl.Trainer | None = None
+
+    # --- signal handling ------------------------------------------------------------------------
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.received is not None and signum == signal.SIGINT:  # second Ctrl-C: stop now
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name
+        # script DDP: rank 0 launched the other ranks; make sure they hear it too
+        launcher = getattr(self._trainer.strategy, "launcher", None) if self._trainer is not None else None
+        for proc in getattr(launcher, "procs", None) or []:
+            if proc.poll() is None:
+                proc.send_signal(signum)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._trainer = trainer
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for name in self.signals:
+            sig = getattr(signal, name)
+            self._previous[sig] = signal.getsignal(sig)
+            signal.signal(sig, self._handler)
+
+    def _restore(self) -> None:
+        for sig, handler in self._previous.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+        self._previous = {}
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._restore()
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        self._restore()
+
+    # --- the stop -------------------------------------------------------------------------------
+    def _checkpoint_dir(self, trainer: pl.Trainer) -> Path:
+        if self.dirpath is not None:
+            return self.dirpath
+        for cb in trainer.callbacks:
+            if isinstance(cb, ModelCheckpoint) and cb.dirpath:
+                return Path(cb.dirpath)
+        return Path(trainer.default_root_dir) / "checkpoints"
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx) -> None:
+        flag = 1 if self.received else 0
+        if trainer.world_size > 1:
+            flag = int(trainer.strategy.reduce(torch.tensor([flag], device=pl_module.device), reduce_op="sum").item())
+        if not flag:
+            return
+        pl_module.interrupted = self.received or "a signal to another process"
+        path = self._checkpoint_dir(trainer) / "last.ckpt"
+        for cb in trainer.callbacks:  # before saving: the saved callback state names this file
+            if isinstance(cb, ModelCheckpoint):
+                cb.last_model_path = str(path)
+        trainer.save_checkpoint(path)  # every rank calls it; rank 0 writes
+        self.saved = path
+        trainer.should_stop = True

@@ -1,0 +1,140 @@
+"""Reading, finding and writing checkpoints safely.
+
+- ``load_checkpoint``: every checkpoint genzoo reads goes through ``torch.load(weights_only=True)``,
+  which refuses a pickle that would run code; a crafted, truncated or foreign file gets one clear
+  line (``CheckpointError``) and nothing runs.
+- ``resolve_ckpt_path``: ``ckpt_path=last`` / ``auto`` / a run folder -> the newest checkpoint.
+- ``first_nonfinite``: checkpoints are never written with non-finite weights
+  (``genzoo.checkpoint_io.AtomicCheckpointIO``, Lightning's writer, uses it and ``atomic_write``).
+- ``atomic_write``: the same temp-then-rename for every other file genzoo writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import pickle
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genzoo.errors import ConfigError, GenzooError
+
+
+class CheckpointError(GenzooError):
+    """A checkpoint that cannot be used (missing, crafted, damaged, not genzoo's)."""
+
+
+class DiskFullError(GenzooError, OSError):
+    """A file could not be written (disk full, no permission); what was there before is intact."""
+
+
+class NonFiniteError(GenzooError):
+    """Training diverged: a loss or a weight became NaN or infinite."""
+
+
+def load_checkpoint(path: str | Path, map_location: Any = "cpu", mmap: bool = False) -> dict[str, Any]:
+    """A genzoo checkpoint as a dict, loaded with ``weights_only=True`` (no code runs)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"ckpt_path={path} is not a file. Pass a .ckpt saved by a genzoo run "
+                              "(outputs/train/runs/<run>/checkpoints/last.ckpt), or ckpt_path=last to resume the "
+                              "newest checkpoint of this run's folder.")
+    try:
+        mmap = mmap and zipfile.is_zipfile(path)  # only torch's zip format can be memory-mapped
+        ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"ckpt_path={path} is not a genzoo checkpoint: it holds Python objects no checkpoint contains, and "
+            f"loading them could run code, so it was not loaded ({str(e).splitlines()[0][:120]}). Pass a .ckpt "
+            "written by genzoo.") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+        first = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        raise CheckpointError(
+            f"ckpt_path={path} is truncated or damaged and cannot be read ({first}). Pass another checkpoint of the "
+            "run, for example an earlier checkpoints/gNNNNNNN.ckpt.") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise CheckpointError(f"ckpt_path={path} is not a Lightning checkpoint (no state_dict). Pass a .ckpt "
+                              "written by genzoo.")
+    if not isinstance(ckpt.get("genzoo"), dict) or ckpt["genzoo"].get("config") is None:
+        raise CheckpointError(f"ckpt_path={path} holds no genzoo run config (saved by another program, or by an "
+                              "older genzoo). Pass a .ckpt written by genzoo.")
+    return ckpt
+
+
+def newest_checkpoint(folder: Path) -> Path | None:
+    """The most recently written checkpoint under ``folder`` (its ``checkpoints/`` and itself)."""
+    found = [p for d in (folder / "checkpoints", folder) if d.is_dir() for p in d.glob("*.ckpt") if p.is_file()]
+    return max(found, key=lambda p: (p.stat().st_mtime_ns, p.name == "last.ckpt")) if found else None
+
+
+def resolve_ckpt_path(value: str | None, output_dir: str | Path) -> str | None:
+    """``ckpt_path`` as given -> the file to resume from, or None (a fresh start).
+
+    - ``last``: the newest checkpoint of this run's own folder (a requeued job whose
+      ``hydra.run.dir`` is fixed); an error if there is none.
+    - ``auto``: the same, or a fresh start when the folder has none yet (first start of a job).
+    - a folder: the newest checkpoint of that run folder. A file: itself.
+    """
+    if value in (None, ""):
+        return None
+    value = str(value)
+    if value in ("last", "auto"):
+        found = newest_checkpoint(Path(output_dir))
+        if found is None and value == "last":
+            raise CheckpointError(f"ckpt_path=last: {output_dir} holds no checkpoint to resume. Use ckpt_path=auto to "
+                                  "start fresh when there is none (a requeued job), or give a checkpoint's path.")
+        return None if found is None else str(found)
+    path = Path(value)
+    if path.is_dir():
+        found = newest_checkpoint(path)
+        if found is None:
+            raise CheckpointError(f"ckpt_path={value} is a folder without checkpoints. Pass a run folder that has "
+                                  "checkpoints/*.ckpt, or the checkpoint file itself.")
+        return str(found)
+    return value
+
+
+def first_nonfinite(state: dict[str, Any]) -> str | None:
+    for k, v in state.items():
+        if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            return k
+    return None
+
+
+def disk_error(path: Path, e: OSError) -> DiskFullError:
+    reason = "the disk is full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else (e.strerror or str(e))
+    return DiskFullError(f"Could not write {path}: {reason}. Free space (or point paths.log_dir elsewhere); the "
+                         "files written before are intact.")
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path) -> Iterator[Path]:
+    """Yields a temporary path beside ``path``; on success it is renamed onto ``path`` (atomic on
+    POSIX), on failure removed. A full disk raises ``DiskFullError`` naming the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise disk_error(path, e) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def check_resumable(path: str) -> dict[str, Any]:
+    """Read a resume checkpoint's genzoo part (memory-mapped: cheap for large files)."""
+    ckpt = load_checkpoint(path, mmap=True)
+    if ckpt["genzoo"].get("counters") is None:
+        raise ConfigError(f"ckpt_path={path} holds no step counters; it cannot be resumed.")
+    return ckpt

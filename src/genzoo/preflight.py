@@ -1,0 +1,60 @@
+"""Checks that need no model, data or Lightning, run first (``src/train.py`` runs them before it
+imports Lightning, so bad input fails in seconds): numeric config values, the checkpoint to resume
+from, and that the run folder holds no other run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from genzoo.errors import ConfigError
+from genzoo.validation import validate
+
+
+def is_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _launching_rank() -> bool:
+    """False in the other processes of a multi-process run (they join the folder rank 0 checked)."""
+    return all(int(os.environ.get(k, "0") or 0) == 0 for k in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
+
+
+def preflight(cfg: DictConfig) -> tuple[str | None, dict[str, Any] | None]:
+    """Validate ``cfg``; return the checkpoint to resume from and its genzoo state (or None, None)."""
+    validate(cfg)
+    return prepare_resume(cfg)
+
+
+def run_outputs(folder: Path) -> list[str]:
+    """What an earlier run left in ``folder`` (a new run must not overwrite it)."""
+    found = []
+    if (folder / "csv" / "metrics.csv").is_file():
+        found.append("csv/metrics.csv")
+    if (folder / "checkpoints").is_dir() and any((folder / "checkpoints").glob("*.ckpt")):
+        found.append("checkpoints/")
+    return found
+
+
+def prepare_resume(cfg: DictConfig) -> tuple[str | None, dict[str, Any] | None]:
+    """Resolve ``ckpt_path`` (a file, a run folder, ``last`` or ``auto``), check the file is a genzoo
+    checkpoint (safely: nothing in it runs) and that this run's folder holds no other run. Returns
+    the checkpoint to resume from and its genzoo state, or (None, None)."""
+    from genzoo.checkpoints import check_resumable, resolve_ckpt_path
+
+    out = Path(cfg.paths.output_dir)
+    path = resolve_ckpt_path(cfg.get("ckpt_path"), out)
+    state = check_resumable(path)["genzoo"] if path is not None else None
+    earlier = run_outputs(out) if _launching_rank() else []
+    resuming_here = path is not None and out.resolve() in Path(path).resolve().parents
+    if earlier and not resuming_here:
+        raise ConfigError(f"{out} already holds a run ({', '.join(earlier)}); a new run would overwrite it, so it was "
+                          "not started. Resume that run with ckpt_path=last, or choose another folder "
+                          "(hydra.run.dir=...).")
+    return path, state

@@ -1,0 +1,417 @@
+"""Reliability: preemption leaves a resumable checkpoint, nothing in a crafted file runs, divergence
+never overwrites a good checkpoint, a full disk loses nothing, junk data is skipped, and resuming
+checks the config. The CLI cases run the real entry points as a user (or a scheduler) would."""
+
+from __future__ import annotations
+
+import errno
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from conftest import CACHE, ROOT, fast
+from genzoo.errors import ConfigError
+from genzoo.training import train
+
+QUICK = ["logger=csv", "callbacks.rich_progress_bar=null", "trainer.enable_progress_bar=false",
+         "net.generator.width=8", "net.discriminator.width=8"]
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1", "GENZOO_CACHE": str(CACHE)}
+
+
+def cli(script: str, *args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "src" / script), *args], cwd=cwd, env=env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def ckpt_step(path: Path) -> int:
+    return torch.load(path, weights_only=True)["genzoo"]["counters"]["model_step"]
+
+
+def finite(path: Path) -> bool:
+    state = torch.load(path, weights_only=True)["state_dict"]
+    return all(torch.isfinite(v).all() for v in state.values() if torch.is_tensor(v) and v.is_floating_point())
+
+
+# --- preemption -----------------------------------------------------------------------------------
+
+def interrupt_a_run(tmp_path: Path, sig: int, *extra: str) -> tuple[subprocess.Popen, str, Path]:
+    """Start a long run, wait until it has done 20 model steps (its grid g0000020.png), send ``sig``
+    to its whole process group (as a scheduler or Ctrl-C does), and wait for it to end."""
+    args = [*QUICK, "metrics=none", "trainer.max_steps=5000", "callbacks.sample_grid.every_n_steps=10",
+            "callbacks.model_checkpoint.every_n_steps=100000", *extra]
+    proc = subprocess.Popen([sys.executable, str(ROOT / "src" / "train.py"), *args], cwd=tmp_path, env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    start = time.time()
+    while not list(tmp_path.glob("outputs/train/runs/*/samples/g0000020.png")):
+        assert proc.poll() is None and time.time() - start < 240, proc.stdout.read() if proc.poll() is not None else ""
+        time.sleep(0.2)
+    os.killpg(proc.pid, sig)
+    out, _ = proc.communicate(timeout=180)
+    (run,) = tmp_path.glob("outputs/train/runs/*")
+    return proc, out, run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig,devices", [(signal.SIGTERM, 1), (signal.SIGINT, 1), (signal.SIGTERM, 2)])
+def test_a_signal_leaves_a_resumable_checkpoint_and_the_resume_continues_from_it(tmp_path, sig, devices):
+    extra = ["trainer.accelerator=cpu", f"trainer.devices={devices}"]
+    proc, out, run = interrupt_a_run(tmp_path, sig, *extra)
+    name = signal.Signals(sig).name
+    assert proc.returncode == 75, out[-3000:]  # "interrupted, resumable"
+    assert f"Interrupted by {name} at model step" in out and "Traceback" not in out
+    last = run / "checkpoints" / "last.ckpt"
+    stopped = ckpt_step(last)
+    assert stopped >= 20 and finite(last)
+    assert not list((run / "checkpoints").glob(".*tmp*"))  # no half-written file left behind
+    command = next(line for line in out.splitlines() if line.startswith("Resume with:")).split(":", 1)[1].split()
+    assert command[:2] == ["python", "src/train.py"] and "ckpt_path=last" in command
+    # resume with the printed command (4 more steps than it had), in the same folder
+    args = [a for a in command[2:] if not a.startswith("trainer.max_steps=")] + [f"trainer.max_steps={stopped + 4}"]
+    r = cli("train.py", *args, cwd=tmp_path, timeout=400)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"at model step {stopped}" in r.stdout + r.stderr and f"Trained {stopped + 4} model steps" in r.stdout
+    assert ckpt_step(last) == stopped + 4
+    rows = (run / "csv" / "metrics.csv").read_text().splitlines()
+    assert len(rows) >= 2  # the rows logged before the interruption are still there
+
+
+# --- crafted, truncated and foreign checkpoints -----------------------------------------------------
+
+class Payload:
+    """Unpickling this creates the marker file: proof that code from the checkpoint ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.fixture(scope="module")
+def a_checkpoint(tmp_path_factory) -> Path:
+    from hydra.core.global_hydra import GlobalHydra
+
+    from genzoo.training import compose_config
+
+    out = tmp_path_factory.mktemp("ckpt_run")
+    train(compose_config(fast("trainer.max_steps=2", "metrics=none"), out))
+    GlobalHydra.instance().clear()
+    return out / "checkpoints" / "last.ckpt"
+
+
+def bad_checkpoints(folder: Path, good: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (file, what the message must say)."""
+    marker = folder / "PWNED"
+    raw = folder / "evil_pickle.ckpt"
+    raw.write_bytes(pickle.dumps({"state_dict": Payload(marker)}))
+    zipped = folder / "evil_zip.ckpt"
+    torch.save({"state_dict": {}, "x": Payload(marker)}, zipped)
+    truncated = folder / "truncated.ckpt"
+    data = good.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    foreign = folder / "foreign.ckpt"
+    torch.save({"weights": torch.zeros(2)}, foreign)
+    text = folder / "notes.ckpt"
+    text.write_text("not a checkpoint at all\n")
+    return {"pickle": (raw, "could run code"), "zip": (zipped, "could run code"),
+            "truncated": (truncated, "truncated or damaged"), "foreign": (foreign, "not a Lightning checkpoint"),
+            "text": (text, "")}
+
+
+@pytest.mark.slow
+def test_no_code_from_a_checkpoint_runs_and_each_bad_file_is_one_clear_line(tmp_path, a_checkpoint):
+    files = bad_checkpoints(tmp_path, a_checkpoint)
+    for name, (path, says) in files.items():
+        for script in ("train.py", "eval.py", "sample.py"):
+            args = {"train.py": QUICK, "eval.py": ["wandb_mode=disabled"], "sample.py": []}[script] + [f"ckpt_path={path}"]
+            r = cli(script, *args, cwd=tmp_path)
+            assert r.returncode == 2, (name, script, r.stderr[-2000:])
+            assert "Traceback" not in r.stderr and str(path) in r.stderr and says in r.stderr, (name, script, r.stderr)
+            assert not (tmp_path / "PWNED").exists(), f"{name} ran code in {script}"
+
+
+# --- divergence ------------------------------------------------------------------------------------
+
+class BlowUp(pl.Callback):
+    """Multiplies every learning rate by 1e30 at model step 15 (a stand-in for a diverging run)."""
+
+    def __init__(self, at: int = 15) -> None:
+        self.at, self.done = at, False
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if pl_module.model_step == self.at and not self.done:
+            self.done = True
+            for opt in trainer.optimizers:
+                for g in opt.param_groups:
+                    g["lr"] *= 1e30
+
+
+class PoisonOneBatch(pl.Callback):
+    """Replaces one real batch with NaN (one non-finite critic loss, then back to normal)."""
+
+    def __init__(self, at: int = 7) -> None:
+        self.at = at
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step // 2 == self.at:
+            batch[0].fill_(float("nan"))
+
+
+def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(compose_cfg, monkeypatch):
+    from genzoo.checkpoints import NonFiniteError
+    import genzoo.training as training
+
+    real = training.instantiate_group
+    monkeypatch.setattr(training, "instantiate_group", lambda c: real(c) + ([BlowUp()]
+                                                                             if c is not None and "model_checkpoint" in c else []))
+    cfg = compose_cfg(*fast("trainer.max_steps=40", "metrics=none", "trainer.log_every_n_steps=5",
+                            "callbacks.model_checkpoint.every_n_steps=10"))
+    with pytest.raises(NonFiniteError, match=r"loss/. \(the (generator|discriminator)'s loss\) became non-finite at "
+                                             r"model step 1[5-9]"):
+        train(cfg)
+    ckpts = Path(cfg.paths.output_dir) / "checkpoints"
+    assert sorted(p.name for p in ckpts.glob("*.ckpt")) == ["g0000010.ckpt", "last.ckpt"]
+    assert finite(ckpts / "last.ckpt") and ckpt_step(ckpts / "last.ckpt") == 10
+
+
+def test_skip_step_skips_the_non_finite_steps_and_trains_on(compose_cfg, monkeypatch):
+    import genzoo.training as training
+
+    real = training.instantiate_group
+    monkeypatch.setattr(training, "instantiate_group", lambda c: real(c) + ([PoisonOneBatch()]
+                                                                             if c is not None and "model_checkpoint" in c else []))
+    cfg = compose_cfg(*fast("trainer.max_steps=12", "metrics=none", "model.nonfinite=skip_step",
+                            "trainer.log_every_n_steps=1"))
+    metrics = train(cfg)
+    assert metrics["model_step"] == 12 and metrics["nonfinite/skipped_steps"] == 1.0
+    assert finite(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+
+
+# --- full disk, damaged caches, existing folders ---------------------------------------------------
+
+def test_a_full_disk_is_one_clear_error_and_every_checkpoint_stays_loadable(compose_cfg, monkeypatch):
+    """torch.save fills the disk half-way through the third checkpoint file (ENOSPC)."""
+    import genzoo.checkpoint_io as cio
+    from genzoo.errors import GenzooError
+
+    calls = {"n": 0}
+    real_save = torch.save
+
+    def filling(obj, f, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            Path(f).write_bytes(b"PK\x03\x04 half a checkpoint")
+            raise OSError(errno.ENOSPC, "No space left on device", str(f))
+        return real_save(obj, f, *a, **k)
+
+    monkeypatch.setattr(cio.torch, "save", filling)
+    cfg = compose_cfg(*fast("trainer.max_steps=12", "metrics=none", "callbacks.model_checkpoint.every_n_steps=4"))
+    with pytest.raises(GenzooError, match="the disk is full"):
+        train(cfg)
+    ckpts = Path(cfg.paths.output_dir) / "checkpoints"
+    files = sorted(ckpts.iterdir())
+    assert [p.name for p in files] == ["g0000004.ckpt", "last.ckpt"]  # no temporary file left
+    for p in files:
+        assert ckpt_step(p) == 4
+
+
+def test_a_damaged_cache_is_rebuilt_with_a_warning(tmp_path):
+    from genzoo.data import Digits
+    from genzoo.metrics import build_extractor
+
+    dm = Digits(size=16)
+    first = build_extractor("classifier", dm, tmp_path)
+    (cached,) = tmp_path.glob("classifier-*.pt")
+    cached.write_bytes(cached.read_bytes()[:100])  # truncated by a crash
+    with pytest.warns(UserWarning, match="is damaged"):
+        again = build_extractor("classifier", dm, tmp_path)
+    assert torch.equal(again.classifier.head.weight, first.classifier.head.weight)  # same seed, same classifier
+    assert torch.load(cached, weights_only=True)["accuracy"] > 0.9  # and the cache is whole again
+
+
+def test_a_new_run_never_empties_an_existing_run_folder(compose_cfg, tmp_path):
+    cfg = compose_cfg(*fast("trainer.max_steps=2", "metrics=none"), name="first")
+    train(cfg)
+    csv = Path(cfg.paths.output_dir) / "csv" / "metrics.csv"
+    before = csv.read_bytes()
+    again = compose_cfg(*fast("trainer.max_steps=2", "metrics=none"), name="first")
+    with pytest.raises(ConfigError, match="already holds a run .*ckpt_path=last"):
+        train(again)
+    assert csv.read_bytes() == before
+
+
+def test_short_runs_write_their_csv_and_compare_reads_them(tmp_path):
+    """Fewer steps than trainer.log_every_n_steps (50): the last step is still a CSV row."""
+    r = cli("train.py", "-m", *QUICK, "metrics=none", "trainer.max_steps=3", "seed=0,1", cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (sweep,) = tmp_path.glob("outputs/train/multiruns/*")
+    for job in ("0", "1"):
+        text = (sweep / job / "csv" / "metrics.csv").read_text()
+        header, *rows = text.splitlines()
+        assert rows and rows[-1].split(",")[header.split(",").index("model_step")] == "3.0"
+    c = subprocess.run([sys.executable, str(ROOT / "src" / "compare.py"), str(sweep), "--out", str(tmp_path / "cmp")],
+                       capture_output=True, text=True, env=env(), timeout=300)
+    assert c.returncode == 0, c.stderr[-2000:]
+    assert "| (defaults) | 2 |" in (tmp_path / "cmp" / "comparison.md").read_text()
+
+
+# --- resume rules ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def gan_run(tmp_path_factory):
+    from hydra.core.global_hydra import GlobalHydra
+
+    from genzoo.training import compose_config
+
+    out = tmp_path_factory.mktemp("gan_run")
+    train(compose_config(fast("trainer.max_steps=3", "metrics=none"), out))
+    GlobalHydra.instance().clear()
+    return out / "checkpoints" / "last.ckpt"
+
+
+@pytest.mark.parametrize("change,named", [
+    (["model=wgan_gp"], "model._target_"), (["loss=minimax"], "loss._target_"), (["model.z_dim=32"], "model.z_dim"),
+    (["net.generator.width=16"], "net.generator.width"), (["data=mnist5k"], "data._target_"),
+    (["optimizer@model.optimizer_d=sgd"], "model.optimizer_d._target_"),
+])
+def test_resume_refuses_a_config_that_changes_what_the_weights_mean(compose_cfg, gan_run, change, named):
+    cfg = compose_cfg(*fast("trainer.max_steps=5", "metrics=none", f"ckpt_path={gan_run}", *change))
+    with pytest.raises(ConfigError, match=f"cannot be resumed with this config: .*{named}"):
+        train(cfg)
+
+
+def test_resume_applies_a_new_learning_rate_and_says_so(compose_cfg, gan_run, capsys, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    cfg = compose_cfg(*fast("trainer.max_steps=5", "metrics=none", f"ckpt_path={gan_run}", "model.optimizer_g.lr=0.001",
+                            "model.n_critic=2"))
+    train(cfg)
+    said = caplog.text + capsys.readouterr().out
+    assert "model.optimizer_g.lr=0.001 (the checkpoint had 0.0002)" in said and "model.n_critic=2" in said
+    ckpt = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["optimizer_states"][0]["param_groups"][0]["lr"] == 0.001  # applied, not the restored 2e-4
+    assert ckpt["optimizer_states"][1]["param_groups"][0]["lr"] == 2e-4
+
+
+# --- bad data -------------------------------------------------------------------------------------
+
+def test_an_image_folder_skips_unreadable_files_and_resource_forks(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from genzoo.data import ImageFolder
+    from genzoo.errors import DatasetNotFoundError
+
+    rng = np.random.default_rng(0)
+    for i in range(20):
+        Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(tmp_path / f"img{i:02d}.png")
+    (tmp_path / "junk.png").write_bytes(os.urandom(500))
+    (tmp_path / "._img00.png").write_bytes(b"\x00\x05\x16\x07 macOS resource fork")
+    for in_memory in (True, False):
+        dm = ImageFolder(root=str(tmp_path), size=16, in_memory=in_memory, batch_size=4)
+        with pytest.warns(UserWarning, match=r"Skipped 1 unreadable image file\(s\) in .*junk.png"):
+            n = len(dm.dataset("train")) + len(dm.dataset("test"))
+        assert n == 20
+        assert dm.sample_real(4).shape == (4, 3, 16, 16)
+    empty = tmp_path / "only_junk"
+    empty.mkdir()
+    (empty / "a.png").write_bytes(os.urandom(100))
+    with pytest.warns(UserWarning), pytest.raises(DatasetNotFoundError, match="No readable images"):
+        ImageFolder(root=str(empty), size=16, batch_size=1).dataset("train")
+
+
+# --- the catalogue: bad inputs through the real CLIs ------------------------------------------------
+
+def snapshot(root: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.slow
+def test_catalogue_of_bad_inputs_gives_one_clear_line_each(tmp_path, a_checkpoint):
+    """Each bad input: non-zero exit, no traceback, the key or file named in the message, and every
+    file that existed before intact (checkpoints, CSVs, data)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+    from PIL import Image
+
+    files = bad_checkpoints(tmp_path, a_checkpoint)
+    junk = tmp_path / "junk_images"
+    junk.mkdir()
+    (junk / "a.png").write_bytes(os.urandom(64))
+    # an existing run folder: a new run into it must be refused and leave it as it was
+    old_run = a_checkpoint.parent.parent
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(pics / "one.png")
+    good = str(a_checkpoint)
+    T, E, S = "train.py", "eval.py", "sample.py"
+    cases = [  # (script, args, what the message must name)
+        (T, ["data.batch_size=0"], "data.batch_size"),
+        (T, ["data.batch_size=-3"], "data.batch_size"),
+        (T, ["model.z_dim=0"], "model.z_dim"),
+        (T, ["model.optimizer_d.lr=-1"], "model.optimizer_d.lr"),
+        (T, ["trainer.max_steps=-5"], "trainer.max_steps"),
+        (T, ["metrics.num_samples=1"], "metrics.num_samples"),
+        (T, ["model.ema_decay=1.5"], "model.ema_decay"),
+        (T, ["data.held_out_fraction=0"], "data.held_out_fraction"),
+        (T, ["callbacks.sample_grid.every_n_steps=-1"], "callbacks.sample_grid.every_n_steps"),
+        (T, ["net.generator.width=0"], "net.generator.width"),
+        (T, ["data.batch_size=abc"], "data.batch_size"),
+        (T, ["trainer.accelerator=gpu"], "trainer.accelerator=cpu"),
+        (T, [f"ckpt_path={tmp_path}/missing.ckpt"], "missing.ckpt"),
+        (T, [f"ckpt_path={files['truncated'][0]}"], "truncated.ckpt"),
+        (T, [f"ckpt_path={files['pickle'][0]}"], "evil_pickle.ckpt"),
+        (T, ["ckpt_path=last", f"hydra.run.dir={tmp_path}/fresh"], "ckpt_path=last"),
+        (T, [f"ckpt_path={good}", "model=wgan_gp"], "model._target_"),
+        (T, [f"hydra.run.dir={old_run}"], str(old_run)),
+        (T, ["data=image_folder", f"data.root={tmp_path}/nowhere"], "data.root"),
+        (T, ["data=image_folder", f"data.root={junk}"], str(junk)),
+        (T, ["data=mnist", f"data.root={tmp_path}/no_mnist"], "data.root"),
+        (T, ["data.size=30"], "Sizes that work"),
+        (T, ["model=cgan", "loss=wasserstein"], "model=wgan_gp"),
+        (T, ["model=fgan", "loss=gan"], "loss=gan_divergence"),
+        (T, ["metrics.split=valid"], "metrics.split"),
+        (T, ["model=wgan_gp", "net.discriminator.norm=batch"], "net.discriminator.norm"),
+        (T, ["data=toy2d", "net=dcgan"], "net=mlp"),
+        (T, ["model=wgan_gp", "model.penalty=bogus"], "model.penalty"),
+        (T, ["model.nonfinite=ignore"], "model.nonfinite"),
+        (E, [f"ckpt_path={tmp_path}/missing.ckpt"], "missing.ckpt"),
+        (E, [f"ckpt_path={good}", "metrics.extractor=bogus"], "metrics.extractor"),
+        (E, [f"ckpt_path={good}", "metrics.split=valid"], "metrics.split"),
+        (E, [f"ckpt_path={good}", "metrics.num_samples=0"], "metrics.num_samples"),
+        (E, [f"ckpt_path={good}", "metrics.extractor=inception", f"metrics.inception_weights={tmp_path}/no.pth"],
+         "metrics.inception_weights"),
+        (S, [f"ckpt_path={good}", "label=3"], "label=3"),
+        (S, [f"ckpt_path={good}", "num_samples=0"], "num_samples"),
+        (S, [f"ckpt_path={files['zip'][0]}"], "evil_zip.ckpt"),
+    ]
+    before = snapshot(tmp_path)
+
+    def run(case):
+        script, args, named = case
+        extra = {T: [*QUICK, "trainer.max_steps=2"], E: ["wandb_mode=disabled"], S: []}[script]
+        return case, cli(script, *extra, *args, cwd=tmp_path, timeout=600)
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(run, cases))
+    assert len(results) >= 25
+    failures = [(script, args, named, r.returncode, r.stderr[-1200:]) for (script, args, named), r in results
+                if r.returncode == 0 or "Traceback" in r.stderr or named not in r.stderr]
+    assert not failures, "\n\n".join(map(str, failures))
+    assert not (tmp_path / "PWNED").exists()
+    after = snapshot(tmp_path)
+    changed = [p for p, data in before.items() if after.get(p) != data]
+    assert not changed, changed
