@@ -89,11 +89,9 @@ def plain_step_time(steps: int, warmup: int, model: str = "gan") -> float:
     gp = model == "wgan_gp"
     G, D = DCGANGenerator((1, 16, 16), z_dim=z_dim), DCGANDiscriminator((1, 16, 16), norm="layer" if gp else "batch")
     lr, betas, n_critic = (1e-4, (0.0, 0.9), 5) if gp else (2e-4, (0.5, 0.999), 1)
-    from torch.optim.swa_utils import AveragedModel
+    from genzoo.models.ema import EMA
 
-    from genzoo.models.gan import EMAWithWarmup
-
-    G_ema = AveragedModel(G, multi_avg_fn=EMAWithWarmup(0.999), use_buffers=True)  # genzoo's default EMA of G
+    G_ema = EMA({"generator": G}, 0.999)  # genzoo's default EMA of G
     opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=betas)
     loss = Wasserstein() if gp else NonSaturating()
@@ -125,7 +123,7 @@ def plain_step_time(steps: int, warmup: int, model: str = "gan") -> float:
         g_loss.backward()
         opt_g.step()
         D.requires_grad_(True)
-        G_ema.update_parameters(G)
+        G_ema.update({"generator": G})
         float(d_loss), float(g_loss)  # genzoo reads the losses for logging too
     return (time.perf_counter() - t0) / steps
 

@@ -64,6 +64,23 @@ def test_grid_is_redrawn_identically_from_the_contract(trained, family, tmp_path
 
 
 @pytest.mark.parametrize("family", FAMILIES)
+def test_sample_cli_redraws_the_training_grid_and_interpolates(trained, family, tmp_path):
+    """sample.py's own code (in process): fixed.png is the run's last grid; interpolation.png has
+    pairs x steps cells (every adversarial family has a latent)."""
+    import sample as sample_cli
+    from genzoo.training import compose_config
+
+    cfg, _ = trained[family]
+    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    scfg = compose_config([f"ckpt_path={ckpt}", "interpolation.pairs=3", "interpolation.steps=5"], tmp_path,
+                          config_name="sample")
+    sample_cli.draw(scfg)
+    last = Path(cfg.paths.output_dir) / "samples" / "last.png"
+    assert Image.open(tmp_path / "fixed.png").tobytes() == Image.open(last).tobytes()
+    assert Image.open(tmp_path / "interpolation.png").size == (5 * 17 + 1, 3 * 17 + 1)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 def test_eval_path_reproduces_the_training_metrics(trained, family):
     """eval's score() with the callback's seed gives the very numbers the run logged at its end."""
     from genzoo.evaluation import score

@@ -95,3 +95,11 @@ def test_the_one_cadence_rule(every, expected):
     from genzoo.callbacks.images import due
 
     assert [s for s in range(0, 8) if due(s, every)] == expected
+
+
+def test_sigterm_flag_is_lightnings_and_can_be_taken_over():
+    trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    assert not lightning_compat.take_over_sigterm(trainer)
+    trainer._signal_connector.received_sigterm = True  # what Lightning's handler sets on SIGTERM
+    assert trainer.received_sigterm and lightning_compat.take_over_sigterm(trainer)
+    assert not trainer.received_sigterm  # so Lightning's loop raises no SIGTERMException

@@ -38,6 +38,13 @@ def ckpt_step(path: Path) -> int:
     return torch.load(path, weights_only=True)["genzoo"]["counters"]["model_step"]
 
 
+def csv_rows(run: Path) -> list[dict]:
+    import csv
+
+    with open(run / "csv" / "metrics.csv", newline="") as f:
+        return [{k: float(v) for k, v in r.items() if v not in ("", None)} for r in csv.DictReader(f)]
+
+
 def finite(path: Path) -> bool:
     state = torch.load(path, weights_only=True)["state_dict"]
     return all(torch.isfinite(v).all() for v in state.values() if torch.is_tensor(v) and v.is_floating_point())
@@ -49,7 +56,7 @@ def interrupt_a_run(tmp_path: Path, sig: int, *extra: str) -> tuple[subprocess.P
     """Start a long run, wait until it has done 20 model steps (its grid g0000020.png), send ``sig``
     to its whole process group (as a scheduler or Ctrl-C does), and wait for it to end."""
     args = [*QUICK, "metrics=none", "trainer.max_steps=5000", "callbacks.sample_grid.every_n_steps=10",
-            "callbacks.model_checkpoint.every_n_steps=100000", *extra]
+            "callbacks.model_checkpoint.every_n_steps=100000", "trainer.log_every_n_steps=5", *extra]
     proc = subprocess.Popen([sys.executable, str(ROOT / "src" / "train.py"), *args], cwd=tmp_path, env=env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     start = time.time()
@@ -72,6 +79,8 @@ def test_a_signal_leaves_a_resumable_checkpoint_and_the_resume_continues_from_it
     assert f"Interrupted by {name} at model step" in out and "Traceback" not in out
     last = run / "checkpoints" / "last.ckpt"
     stopped = ckpt_step(last)
+    rows_before = csv_rows(run)
+    assert rows_before and max(r["model_step"] for r in rows_before) <= stopped
     assert stopped >= 20 and finite(last)
     assert not list((run / "checkpoints").glob(".*tmp*"))  # no half-written file left behind
     command = next(line for line in out.splitlines() if line.startswith("Resume with:")).split(":", 1)[1].split()
@@ -82,8 +91,10 @@ def test_a_signal_leaves_a_resumable_checkpoint_and_the_resume_continues_from_it
     assert r.returncode == 0, r.stderr[-3000:]
     assert f"at model step {stopped}" in r.stdout + r.stderr and f"Trained {stopped + 4} model steps" in r.stdout
     assert ckpt_step(last) == stopped + 4
-    rows = (run / "csv" / "metrics.csv").read_text().splitlines()
-    assert len(rows) >= 2  # the rows logged before the interruption are still there
+    rows = csv_rows(run)
+    assert [r for r in rows if r["model_step"] <= stopped] == rows_before  # what was logged before is kept
+    steps = [r["model_step"] for r in rows if r.get("loss/d") is not None]
+    assert steps == sorted(set(steps)) and steps[-1] == stopped + 4, (steps, stopped, rows_before)  # no step logged twice
 
 
 # --- crafted, truncated and foreign checkpoints -----------------------------------------------------
@@ -124,9 +135,14 @@ def bad_checkpoints(folder: Path, good: Path) -> dict[str, tuple[Path, str]]:
     torch.save({"weights": torch.zeros(2)}, foreign)
     text = folder / "notes.ckpt"
     text.write_text("not a checkpoint at all\n")
+    # weights-only-safe, a real checkpoint's layout, but its stored config names a shell command
+    crafted = torch.load(good, weights_only=True)
+    crafted["genzoo"]["config"]["data"] = {"_target_": "os.system", "_args_": [f"touch {marker}"]}
+    config = folder / "crafted_config.ckpt"
+    torch.save(crafted, config)
     return {"pickle": (raw, "could run code"), "zip": (zipped, "could run code"),
             "truncated": (truncated, "truncated or damaged"), "foreign": (foreign, "not a Lightning checkpoint"),
-            "text": (text, "")}
+            "text": (text, ""), "config": (config, "'os.system' (data._target_)")}
 
 
 @pytest.mark.slow
@@ -168,15 +184,11 @@ class PoisonOneBatch(pl.Callback):
             batch[0].fill_(float("nan"))
 
 
-def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(compose_cfg, monkeypatch):
+def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(compose_cfg):
     from genzoo.checkpoints import NonFiniteError
-    import genzoo.training as training
 
-    real = training.instantiate_group
-    monkeypatch.setattr(training, "instantiate_group", lambda c: real(c) + ([BlowUp()]
-                                                                             if c is not None and "model_checkpoint" in c else []))
     cfg = compose_cfg(*fast("trainer.max_steps=40", "metrics=none", "trainer.log_every_n_steps=5",
-                            "callbacks.model_checkpoint.every_n_steps=10"))
+                            "callbacks.model_checkpoint.every_n_steps=10", "+callbacks.blowup._target_=test_reliability.BlowUp"))
     with pytest.raises(NonFiniteError, match=r"loss/. \(the (generator|discriminator)'s loss\) became non-finite at "
                                              r"model step 1[5-9]"):
         train(cfg)
@@ -185,14 +197,9 @@ def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_checkpoin
     assert finite(ckpts / "last.ckpt") and ckpt_step(ckpts / "last.ckpt") == 10
 
 
-def test_skip_step_skips_the_non_finite_steps_and_trains_on(compose_cfg, monkeypatch):
-    import genzoo.training as training
-
-    real = training.instantiate_group
-    monkeypatch.setattr(training, "instantiate_group", lambda c: real(c) + ([PoisonOneBatch()]
-                                                                             if c is not None and "model_checkpoint" in c else []))
+def test_skip_step_skips_the_non_finite_steps_and_trains_on(compose_cfg):
     cfg = compose_cfg(*fast("trainer.max_steps=12", "metrics=none", "model.nonfinite=skip_step",
-                            "trainer.log_every_n_steps=1"))
+                            "trainer.log_every_n_steps=1", "+callbacks.poison._target_=test_reliability.PoisonOneBatch"))
     metrics = train(cfg)
     assert metrics["model_step"] == 12 and metrics["nonfinite/skipped_steps"] == 1.0
     assert finite(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
@@ -297,7 +304,8 @@ def test_resume_applies_a_new_learning_rate_and_says_so(compose_cfg, gan_run, ca
     caplog.set_level(logging.INFO)
     cfg = compose_cfg(*fast("trainer.max_steps=5", "metrics=none", f"ckpt_path={gan_run}", "model.optimizer_g.lr=0.001",
                             "model.n_critic=2"))
-    train(cfg)
+    metrics = train(cfg)
+    assert metrics["model_step"] == 5  # run length under the new n_critic, counted from the checkpoint
     said = caplog.text + capsys.readouterr().out
     assert "model.optimizer_g.lr=0.001 (the checkpoint had 0.0002)" in said and "model.n_critic=2" in said
     ckpt = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)

@@ -1,7 +1,8 @@
 """Reading, finding and writing checkpoints safely.
 
 - ``load_checkpoint``: every checkpoint genzoo reads goes through ``torch.load(weights_only=True)``,
-  which refuses a pickle that would run code; a crafted, truncated or foreign file gets one clear
+  which refuses a pickle that would run code, and its stored config may name only genzoo, torch
+  and Lightning objects (``check_targets``); a crafted, truncated or foreign file gets one clear
   line (``CheckpointError``) and nothing runs.
 - ``resolve_ckpt_path``: ``ckpt_path=last`` / ``auto`` / a run folder -> the newest checkpoint.
 - ``first_nonfinite``: checkpoints are never written with non-finite weights
@@ -22,10 +23,10 @@ from typing import Any
 
 import torch
 
-from genzoo.errors import ConfigError, GenzooError
+from genzoo.errors import ConfigError, GenzooError  # noqa: F401 - GenzooError: base of the errors below
 
 
-class CheckpointError(GenzooError):
+class CheckpointError(ConfigError):
     """A checkpoint that cannot be used (missing, crafted, damaged, not genzoo's)."""
 
 
@@ -35,6 +36,27 @@ class DiskFullError(GenzooError, OSError):
 
 class NonFiniteError(GenzooError):
     """Training diverged: a loss or a weight became NaN or infinite."""
+
+
+#: what a config read from a checkpoint may instantiate (a ``_target_`` elsewhere could be any
+#: callable, ``os.system`` included: a weights-only file is not enough to make a config safe)
+SAFE_TARGETS = ("genzoo.", "torch.optim.", "torch.nn.", "pytorch_lightning.", "lightning.")
+
+
+def check_targets(config: Any, ckpt_path: str, where: str = "") -> None:
+    """Refuse a stored config whose ``_target_`` names anything outside genzoo, torch's optimisers
+    and nets, and Lightning (the parts eval.py and sample.py instantiate)."""
+    if isinstance(config, dict):
+        for key, value in config.items():
+            here = f"{where}.{key}" if where else str(key)
+            if key == "_target_" and not (isinstance(value, str) and value.startswith(SAFE_TARGETS)):
+                raise CheckpointError(f"ckpt_path={ckpt_path} is not a genzoo checkpoint: its stored config asks to "
+                                      f"run {value!r} ({here}), which no genzoo run does, so nothing was loaded.")
+            if key != "hydra":
+                check_targets(value, ckpt_path, here)
+    elif isinstance(config, list):
+        for i, item in enumerate(config):
+            check_targets(item, ckpt_path, f"{where}[{i}]")
 
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu", mmap: bool = False) -> dict[str, Any]:
@@ -63,6 +85,7 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu", mmap: bool = Fa
     if not isinstance(ckpt.get("genzoo"), dict) or ckpt["genzoo"].get("config") is None:
         raise CheckpointError(f"ckpt_path={path} holds no genzoo run config (saved by another program, or by an "
                               "older genzoo). Pass a .ckpt written by genzoo.")
+    check_targets(ckpt["genzoo"]["config"], str(path))  # eval.py and sample.py instantiate that config
     return ckpt
 
 

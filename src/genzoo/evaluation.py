@@ -17,7 +17,7 @@ def load_run(ckpt_path: str, device: str = "cpu"):
     """(run config, datamodule, model with the checkpoint's weights, checkpoint dict)."""
     from genzoo.checkpoints import load_checkpoint
 
-    ckpt = load_checkpoint(ckpt_path, map_location=device)  # weights_only: nothing in the file runs
+    ckpt = load_checkpoint(ckpt_path, map_location=device)  # weights_only: nothing in the file (or its config) runs
     from genzoo.training import build_datamodule, build_model  # Lightning: imported once the file is good
 
     stored = ckpt["genzoo"]["config"]
@@ -26,12 +26,12 @@ def load_run(ckpt_path: str, device: str = "cpu"):
     model = build_model(cfg, datamodule)
     try:
         model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as e:
+    except (RuntimeError, KeyError, TypeError) as e:
         from genzoo.checkpoints import CheckpointError
 
         raise CheckpointError(f"ckpt_path={ckpt_path}: its weights do not fit the model its own config builds "
                               f"({str(e).splitlines()[0][:160]}); it was written by another version of genzoo.") from None
-    model.on_load_checkpoint(ckpt)  # counters (model_step); RNG state is re-seeded by the caller
+    model.restore_counters(ckpt)  # model_step; the RNG state is the caller's (it seeds its own draws)
     return cfg, datamodule, model.to(device).eval(), ckpt
 
 

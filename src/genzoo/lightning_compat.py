@@ -3,17 +3,18 @@
 Lightning offers no public API for three things genzoo needs; each accessor below names what it
 means, and ``tests/test_lightning_compat.py`` checks that meaning on a real ``Trainer``, so a
 Lightning upgrade that changes it fails that test instead of silently mislabelling logs or
-checkpoints. Releases known to work: pytorch-lightning 2.5 and 2.6 (the pin in pyproject.toml).
+checkpoints. Releases known to work: pytorch-lightning 2.6 (the pin in pyproject.toml; 2.6 added fit(weights_only=)).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pytorch_lightning as pl
-import torch
+if TYPE_CHECKING:  # imported by the preflight checks, which must not pay for importing Lightning
+    import pytorch_lightning as pl
+    import torch
 
-KNOWN_GOOD = ("2.5", "2.6")
+KNOWN_GOOD = ("2.6",)
 
 
 def logs_due(trainer: pl.Trainer) -> bool:
@@ -44,3 +45,19 @@ def checkpoint_skips(callback: Any, trainer: pl.Trainer) -> bool:
 
 def monitor_candidates(callback: Any, trainer: pl.Trainer) -> dict[str, torch.Tensor]:
     return dict(callback._monitor_candidates(trainer))
+
+
+def checkpoint_logger_step(checkpoint: dict[str, Any]) -> int | None:
+    """``logger_step`` at the moment ``checkpoint`` was saved (from the fit loop's saved state)."""
+    try:
+        return int(checkpoint["loops"]["fit_loop"]["epoch_loop.state_dict"]["_batches_that_stepped"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def take_over_sigterm(trainer: pl.Trainer) -> bool:
+    """True if Lightning's own SIGTERM handler saw a signal (before genzoo's was installed); clears
+    Lightning's flag so that genzoo's clean stop handles it instead of Lightning's SIGTERMException."""
+    seen = bool(trainer.received_sigterm)
+    trainer._signal_connector.received_sigterm = False
+    return seen

@@ -30,11 +30,27 @@ class KeepingExperimentWriter(ExperimentWriter):
         except FileNotFoundError:
             pass
 
-    def drop_after(self, model_step: int) -> None:
-        """Forget rows logged after ``model_step`` (a resumed run logs those steps again)."""
+    def log_metrics(self, metrics_dict: dict[str, float], step: int | None = None) -> None:
+        """Record a row, unless it repeats the previous one (Lightning flushes the last logged values
+        once more when a run is stopped mid-step; a stale copy is not a new measurement)."""
+        before = len(self.metrics)
+        super().log_metrics(metrics_dict, step)
+        new = {k: v for k, v in self.metrics[-1].items() if k != "step"}
+        last = self.metrics[before - 1] if before else (self.rows[-1] if self.rows else None)
+        if last is not None and {k: v for k, v in last.items() if k != "step"} == new:
+            self.metrics.pop()
+
+    def drop_after(self, model_step: int, logger_step: int | None = None) -> None:
+        """Forget rows logged after a checkpoint of ``model_step`` (saved at ``logger_step``): a resumed
+        run logs those steps again. Rows of that model step logged after the checkpoint (critic-only
+        batches of an adversarial model step) go too."""
         def keep(row: dict[str, Any]) -> bool:
             value = row.get("model_step")
-            return value in (None, "") or not math.isfinite(float(value)) or float(value) <= model_step
+            if value in (None, "") or not math.isfinite(float(value)):
+                return True
+            if float(value) != model_step or logger_step is None or row.get("step") in (None, ""):
+                return float(value) <= model_step
+            return int(float(row["step"])) <= logger_step
 
         self.rows = [r for r in self.rows if keep(r)]
 

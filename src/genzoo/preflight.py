@@ -50,9 +50,22 @@ def prepare_resume(cfg: DictConfig) -> tuple[str | None, dict[str, Any] | None]:
 
     out = Path(cfg.paths.output_dir)
     path = resolve_ckpt_path(cfg.get("ckpt_path"), out)
-    state = check_resumable(path)["genzoo"] if path is not None else None
+    state = None
+    if path is not None:
+        from genzoo.lightning_compat import checkpoint_logger_step
+
+        ckpt = check_resumable(path)
+        state = {**ckpt["genzoo"], "global_step": int(ckpt.get("global_step", 0)),
+                 "logger_step": checkpoint_logger_step(ckpt)}
     earlier = run_outputs(out) if _launching_rank() else []
     resuming_here = path is not None and out.resolve() in Path(path).resolve().parents
+    if earlier == ["csv/metrics.csv"] and cfg.get("ckpt_path") == "auto" and path is None:
+        # a requeued job killed before its first checkpoint: start again, keeping the old rows aside
+        csv = out / "csv" / "metrics.csv"
+        aside = csv.with_name(f"metrics.before-{int(csv.stat().st_mtime)}.csv")
+        csv.rename(aside)
+        print(f"ckpt_path=auto: {out} has no checkpoint yet; starting afresh (the earlier rows are in {aside}).")
+        earlier = []
     if earlier and not resuming_here:
         raise ConfigError(f"{out} already holds a run ({', '.join(earlier)}); a new run would overwrite it, so it was "
                           "not started. Resume that run with ckpt_path=last, or choose another folder "

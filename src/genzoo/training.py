@@ -135,13 +135,17 @@ def _device_count(devices: Any) -> int:
     return 1  # "auto": Lightning picks one device on CPU; on GPUs, set devices explicitly for DDP
 
 
-def trainer_arguments(cfg: DictConfig, model: GenerativeModule) -> dict[str, Any]:
-    """What train() decides for the trainer: run length in Lightning steps, and the DDP flavour."""
+def trainer_arguments(cfg: DictConfig, model: GenerativeModule, resumed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What train() decides for the trainer: run length in Lightning steps (from a resumed
+    checkpoint: its optimiser steps plus those left under this run's schedule), and the DDP flavour."""
     t = cfg.trainer
     out: dict[str, Any] = {}
     model_steps = t.get("max_steps", -1)
     if model_steps is not None and model_steps >= 0:
-        out["max_steps"] = model.lightning_steps(int(model_steps))
+        if resumed is not None:
+            out["max_steps"] = resumed["global_step"] + model.lightning_steps_left(resumed["counters"], int(model_steps))
+        else:
+            out["max_steps"] = model.lightning_steps(int(model_steps))
     if t.get("strategy", "auto") == "auto" and (_device_count(t.get("devices", 1)) > 1 or t.get("num_nodes", 1) > 1):
         strategy = model.ddp_strategy
         if is_multirun():  # Lightning cannot re-launch a script inside a Hydra multirun job
@@ -150,14 +154,15 @@ def trainer_arguments(cfg: DictConfig, model: GenerativeModule) -> dict[str, Any
     return out
 
 
-def build_trainer(cfg: DictConfig, model: GenerativeModule, callbacks: list[Any], loggers: list[Any]) -> pl.Trainer:
+def build_trainer(cfg: DictConfig, model: GenerativeModule, callbacks: list[Any], loggers: list[Any],
+                  resumed: dict[str, Any] | None = None) -> pl.Trainer:
     """The Trainer, with genzoo's atomic checkpoint IO; trainer settings this machine cannot run (a
     GPU where there is none, more devices than it has) are one clear error naming the fix."""
     from lightning_fabric.utilities.exceptions import MisconfigurationException
 
     try:
         return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()],
-                           **trainer_arguments(cfg, model))
+                           **trainer_arguments(cfg, model, resumed))
     except Exception as wrapped:  # Hydra wraps what the Trainer raised
         e: BaseException | None = wrapped
         while e is not None and not isinstance(e, MisconfigurationException):
@@ -219,11 +224,11 @@ def train(cfg: DictConfig, checked: tuple[str | None, dict[str, Any] | None] | N
     if ckpt_path is not None:  # a resumed run writes its steps after the checkpoint's again
         for lg in loggers:
             if hasattr(lg.experiment, "drop_after"):
-                lg.experiment.drop_after(int(model.model_step_of(resumed)))
+                lg.experiment.drop_after(model.model_step_of(resumed), resumed.get("logger_step"))
     try:
         if wandb_used:
             callbacks.append(ModelStepAxis())
-        trainer = build_trainer(cfg, model, callbacks, loggers)
+        trainer = build_trainer(cfg, model, callbacks, loggers, resumed)
         resolved = OmegaConf.to_container(cfg, resolve=True)
         for lg in loggers:
             lg.log_hyperparams(resolved)

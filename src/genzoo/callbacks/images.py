@@ -34,6 +34,7 @@ class EveryModelSteps:
 
     def _fire_once(self, trainer, pl_module, batch) -> None:
         if pl_module.model_step != self.last_fired:
+            pl_module.raise_if_diverged()  # never sample, score or save diverged weights (all ranks agree)
             self.last_fired = pl_module.model_step
             self.fire(trainer, pl_module, batch)
 

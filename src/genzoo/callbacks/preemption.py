@@ -9,20 +9,22 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import Checkpoint, ModelCheckpoint
 
+from genzoo import lightning_compat
 from genzoo.errors import EXIT_INTERRUPTED
 
 __all__ = ["EXIT_INTERRUPTED", "Preemption"]
 
 
-class Preemption(pl.Callback):
+class Preemption(Checkpoint):
     """On SIGTERM (what SLURM and other schedulers send before killing a job) or SIGINT (Ctrl-C),
     finish the current step, save a resumable ``last.ckpt`` (atomically: a kill during the write
     leaves the previous one), stop training, and let ``train.py`` finish the loggers, print the
     resume command and exit with ``EXIT_INTERRUPTED``. Under DDP the ranks agree on the flag after
     every batch (one tiny all-reduce), so all stop at the same step; rank 0 writes. A second Ctrl-C
-    stops at once.
+    stops at once. It is a Lightning ``Checkpoint`` callback, so Lightning runs it after the other
+    callbacks of a step: the checkpoint holds what they did at that step.
 
     Lightning's own SLURM plugin still handles SLURM's requeue signal (``#SBATCH
     --signal=SIGUSR1@90``): it saves and requeues the job; this callback then turns the SIGTERM that
@@ -43,7 +45,9 @@ class Preemption(pl.Callback):
             signal.signal(signal.SIGINT, signal.default_int_handler)
             raise KeyboardInterrupt
         self.received = signal.Signals(signum).name
-        # script DDP: rank 0 launched the other ranks; make sure they hear it too
+        if signum != signal.SIGTERM:  # Ctrl-C reaches every process of the terminal's group already
+            return
+        # script DDP: rank 0 launched the other ranks; make sure a SIGTERM sent to it alone reaches them
         launcher = getattr(self._trainer.strategy, "launcher", None) if self._trainer is not None else None
         for proc in getattr(launcher, "procs", None) or []:
             if proc.poll() is None:
@@ -51,6 +55,9 @@ class Preemption(pl.Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._trainer = trainer
+        if lightning_compat.take_over_sigterm(trainer):  # arrived after Lightning's handler was set, before ours
+            self.received = "SIGTERM"
+
         if threading.current_thread() is not threading.main_thread():
             return
         for name in self.signals:

@@ -189,6 +189,9 @@ class CelebA(_FileImages):
 
     def image_paths(self, split: str) -> list[Path]:
         """Training: ``data.split``; held out: the official test partition."""
+        if split == "test" and self.split != "train":
+            raise ConfigError(f"CelebA's held-out split is its official test partition, which data.split="
+                              f"{self.split} trains on. Train with data.split=train to score on held-out images.")
         base = self._base()
         if base is None:
             looked = f"{Path(self.root) / 'img_align_celeba'} and {Path(self.root) / 'celeba' / 'img_align_celeba'}"

@@ -105,6 +105,11 @@ class GenerativeModule(pl.LightningModule):
         """Lightning optimiser steps (``global_step``) taken by ``model_steps`` model steps."""
         return model_steps
 
+    def lightning_steps_left(self, counters: dict[str, int], model_steps: int) -> int:
+        """Lightning optimiser steps still to take from a checkpoint's ``counters`` to ``model_steps``
+        model steps, under this run's schedule (which a resumed run may have changed)."""
+        return max(0, model_steps - int(counters.get("model_step", counters.get("g_step", 0))))
+
     # --- sampling ---------------------------------------------------------------------------------
     def draw_noise(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -196,13 +201,22 @@ class GenerativeModule(pl.LightningModule):
             return None
         return [(b, b.detach().clone()) for net in nets for b in net.buffers()]
 
+    def _any_rank(self, flag: torch.Tensor) -> torch.Tensor:
+        """``flag`` summed over ranks (every rank calls this at the same point: the ranks agree)."""
+        trainer = self._trainer
+        if trainer is not None and trainer.world_size > 1:
+            return trainer.strategy.reduce(flag, reduce_op="sum")
+        return flag
+
     def finite_or_skip(self, network: str, name: str, loss: torch.Tensor,
                        snapshot: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> bool:
         """Call before each optimiser step. ``stop``: record, on the device, the first model step where
         ``loss`` is not finite (the run stops at the next check) and go on; ``skip_step``: False (skip
-        this step) when ``loss`` is not finite, restoring the buffers of ``snapshot``."""
+        this step) when ``loss`` is not finite on any rank (the ranks decide together, so DDP's
+        gradient all-reduce stays matched), restoring the buffers of ``snapshot``."""
+        bad = (~torch.isfinite(loss.detach()).all()).float()
         if self.nonfinite == "skip_step":
-            if bool(torch.isfinite(loss.detach()).all()):
+            if not bool(self._any_rank(bad.reshape(1)) > 0):
                 return True
             for buf, saved in snapshot or []:
                 buf.copy_(saved)
@@ -212,21 +226,36 @@ class GenerativeModule(pl.LightningModule):
         first = self._first_nonfinite.get(key)
         if first is None:
             first = torch.full((), -1, dtype=torch.long, device=loss.device)
-        bad = ~torch.isfinite(loss.detach()).all()
-        self._first_nonfinite[key] = torch.where(bad & (first < 0), torch.full_like(first, self.model_step), first)
+        self._first_nonfinite[key] = torch.where((bad > 0) & (first < 0), torch.full_like(first, self.model_step), first)
         return True
 
-    def raise_if_diverged(self) -> None:
-        """Stop with a clear message if a watched loss became non-finite (one host sync)."""
-        for key, first in self._first_nonfinite.items():
-            step = int(first)
-            if step >= 0:
-                from genzoo.checkpoints import NonFiniteError
+    def raise_if_diverged(self, state_dict: dict[str, Any] | None = None) -> None:
+        """Stop with a clear message if a watched loss became non-finite on any rank, or a weight of
+        ``state_dict`` is not finite (one host sync; every rank calls it at the same points, so all
+        stop together)."""
+        keys = sorted(self._first_nonfinite)
+        if keys:  # the earliest step on any rank (-1: never), per watched loss
+            steps = torch.stack([self._first_nonfinite[k] for k in keys]).float()
+            big = torch.where(steps < 0, torch.full_like(steps, float("inf")), steps)
+            if self._trainer is not None and self._trainer.world_size > 1:
+                big = self._trainer.strategy.reduce(big, reduce_op="min")
+            for key, step in zip(keys, big.tolist()):
+                if step != float("inf"):
+                    from genzoo.checkpoints import NonFiniteError
 
+                    raise NonFiniteError(
+                        f"Training diverged: {key} became non-finite at model step {int(step)}, so the run stopped and "
+                        "wrote no checkpoint of the diverged weights. Lower the learning rate, or set "
+                        "model.nonfinite=skip_step to skip such steps.")
+        if state_dict is not None:
+            from genzoo.checkpoints import NonFiniteError, first_nonfinite
+
+            bad = first_nonfinite(state_dict)
+            if bad is not None:
                 raise NonFiniteError(
-                    f"Training diverged: {key} became non-finite at model step {step}, so the run stopped and wrote no "
-                    "checkpoint of the diverged weights. Lower the learning rate, or set model.nonfinite=skip_step to "
-                    "skip such steps.")
+                    f"Training diverged: the weight {bad} is not finite at model step {self.model_step}, so no "
+                    "checkpoint of it was written (the checkpoints on disk are the last good ones). Lower the "
+                    "learning rate, or set model.nonfinite=skip_step to skip steps whose loss is not finite.")
 
     # --- multi-process noise --------------------------------------------------------------------
     def on_train_start(self) -> None:
@@ -254,7 +283,7 @@ class GenerativeModule(pl.LightningModule):
         return int(counters.get("model_step", counters.get("g_step", 0)))  # g_step: before the rename
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.raise_if_diverged()  # never a checkpoint of diverged weights
+        self.raise_if_diverged(checkpoint.get("state_dict"))  # never a checkpoint of diverged weights
         checkpoint["genzoo"] = {
             "config": getattr(self, "run_config", None),  # the resolved run config: eval.py/sample.py rebuild from it
             "counters": self.counters(),
@@ -266,15 +295,19 @@ class GenerativeModule(pl.LightningModule):
             },
         }
 
+    def restore_counters(self, checkpoint: dict[str, Any]) -> None:
+        for k, v in checkpoint["genzoo"]["counters"].items():
+            setattr(self, {"g_step": "model_step"}.get(k, k), v)  # g_step: checkpoints before the rename
+
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("genzoo")
         if state is None:
             return
-        for k, v in state["counters"].items():
-            setattr(self, {"g_step": "model_step"}.get(k, k), v)  # g_step: checkpoints before the rename
+        self.restore_counters(checkpoint)
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
-        if rng["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        if rng["cuda"] is not None and torch.cuda.is_available():  # as many GPUs as both machines have
+            for i, s in enumerate(rng["cuda"][: torch.cuda.device_count()]):
+                torch.cuda.set_rng_state(s, i)
         np.random.set_state(_numpy_state_from_safe(rng["numpy"]))
         random.setstate(rng["python"])

@@ -95,6 +95,10 @@ class GAN(GenerativeModule):
             return -1
         return sum(self.critic_steps(g) + 1 for g in range(model_steps))
 
+    def lightning_steps_left(self, counters: dict[str, int], model_steps: int) -> int:
+        start = int(counters.get("model_step", counters.get("g_step", 0)))
+        return max(0, sum(self.critic_steps(g) + 1 for g in range(start, model_steps)) - int(counters.get("d_since_g", 0)))
+
     def counters(self) -> dict[str, int]:
         return {"model_step": self.model_step, "d_since_g": self.d_since_g}
 
