@@ -423,3 +423,33 @@ def test_catalogue_of_bad_inputs_gives_one_clear_line_each(tmp_path, a_checkpoin
     after = snapshot(tmp_path)
     changed = [p for p, data in before.items() if after.get(p) != data]
     assert not changed, changed
+
+
+def test_a_failed_download_says_it_failed_and_why(tmp_path, monkeypatch):
+    """data.download=true offline: the message says the download failed (not "set data.download=true")."""
+    import torchvision.datasets as tvd
+    from urllib.error import URLError
+
+    from genzoo.data import MNIST
+    from genzoo.errors import DatasetNotFoundError
+
+    def offline(*args, **kwargs):
+        raise URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(tvd.MNIST, "download", offline)
+    with pytest.raises(DatasetNotFoundError, match=r"Downloading MNIST into .* failed \(<urlopen error .*name "
+                                                   r"resolution.*\); this machine may be offline"):
+        MNIST(root=str(tmp_path), download=True).dataset("train")
+
+
+def test_eval_can_score_a_run_trained_without_metrics(a_checkpoint):
+    from omegaconf import OmegaConf
+
+    from genzoo.evaluation import load_run, merged_metrics_config
+
+    run_cfg, _, _, _ = load_run(str(a_checkpoint))
+    assert not run_cfg.metrics  # trained with metrics=none
+    mcfg = merged_metrics_config(run_cfg, OmegaConf.create({"extractor": "classifier", "num_samples": None}))
+    assert mcfg.extractor == "classifier" and mcfg.num_samples == 2000 and mcfg.split == "train"
+    with pytest.raises(ConfigError, match="The run had no sample metrics; choose one"):
+        merged_metrics_config(run_cfg, None)
