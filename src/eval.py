@@ -25,7 +25,11 @@ def main(cfg: DictConfig) -> dict | None:
 
 
 def evaluate(cfg: DictConfig) -> dict:
-    from genzoo.evaluation import device_for, load_run, merged_metrics_config, score, write_json
+    from genzoo.checkpoints import load_checkpoint
+    from genzoo.evaluation import device_for
+
+    load_checkpoint(cfg.ckpt_path, mmap=True)  # a bad file fails here, in seconds, before Lightning is imported
+    from genzoo.evaluation import load_run, merged_metrics_config, score, write_json
     from genzoo.logging_utils import resolve_wandb_mode
     from genzoo.metrics.held_out import held_out_average
 

@@ -16,7 +16,6 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from genzoo.callbacks.images import save_figure
 from genzoo.errors import ConfigError, exit_on_user_error
 
 
@@ -41,11 +40,14 @@ def check_sample_config(cfg: DictConfig) -> None:
 
 
 def draw(cfg: DictConfig) -> None:
+    from genzoo.checkpoints import load_checkpoint
+
+    check_sample_config(cfg)
+    load_checkpoint(cfg.ckpt_path, mmap=True)  # a bad file fails here, in seconds, before Lightning is imported
     from genzoo import sampling
     from genzoo.callbacks import save_grid, save_samples
     from genzoo.evaluation import device_for, load_run, nrow_for
 
-    check_sample_config(cfg)
     run_cfg, dm, model, _ = load_run(cfg.ckpt_path, device_for(cfg.device))
     if cfg.label is not None and model.condition != "label":
         raise ConfigError(f"label={cfg.label} needs a class-conditional run (model=cgan); this one is "
@@ -92,6 +94,8 @@ def _paths_plot(points: torch.Tensor, real: torch.Tensor, pairs: int, steps: int
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from genzoo.callbacks.images import save_figure
 
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     ax.scatter(real[:, 0], real[:, 1], s=2, alpha=0.3)

@@ -16,6 +16,8 @@ import contextlib
 import errno
 import os
 import pickle
+import re
+import warnings
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,14 +68,22 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu", mmap: bool = Fa
         raise CheckpointError(f"ckpt_path={path} is not a file. Pass a .ckpt saved by a genzoo run "
                               "(outputs/train/runs/<run>/checkpoints/last.ckpt), or ckpt_path=last to resume the "
                               "newest checkpoint of this run's folder.")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not (head.startswith(b"PK") or head[:1] == b"\x80"):  # neither torch's zip format nor a pickle
+        raise CheckpointError(f"ckpt_path={path} is not a checkpoint file (torch.save never writes what it holds). "
+                              "Pass a .ckpt written by genzoo.")
     try:
         mmap = mmap and zipfile.is_zipfile(path)  # only torch's zip format can be memory-mapped
-        ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols: the error below says more
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
+        asks = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+        what = f" (it asks for {asks.group(1)})" if asks else ""
         raise CheckpointError(
-            f"ckpt_path={path} is not a genzoo checkpoint: it holds Python objects no checkpoint contains, and "
-            f"loading them could run code, so it was not loaded ({str(e).splitlines()[0][:120]}). Pass a .ckpt "
-            "written by genzoo.") from None
+            f"ckpt_path={path} is not a genzoo checkpoint: it holds Python objects no checkpoint contains{what}, and "
+            "loading them could run code, so it was not loaded. Pass a .ckpt written by genzoo.") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
         first = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
         raise CheckpointError(
