@@ -453,3 +453,23 @@ def test_eval_can_score_a_run_trained_without_metrics(a_checkpoint):
     assert mcfg.extractor == "classifier" and mcfg.num_samples == 2000 and mcfg.split == "train"
     with pytest.raises(ConfigError, match="The run had no sample metrics; choose one"):
         merged_metrics_config(run_cfg, None)
+
+
+class RecordOrder(pl.Callback):
+    """Records the callback order the Trainer really uses."""
+
+    seen: list[str] = []
+
+    def on_train_start(self, trainer, pl_module):
+        RecordOrder.seen = [type(cb).__name__ for cb in trainer.callbacks]
+
+
+def test_preemption_runs_after_every_other_callback_and_allows_no_checkpointing(compose_cfg):
+    """Its checkpoint must hold what the others did at that step; and trainer.enable_checkpointing=false
+    (no ModelCheckpoint) still trains."""
+    cfg = compose_cfg(*fast("trainer.max_steps=2", "callbacks.model_checkpoint=null", "+trainer.enable_checkpointing=false",
+                            "metrics.num_samples=50", "+callbacks.order._target_=test_reliability.RecordOrder"))
+    assert train(cfg)["model_step"] == 2
+    order = RecordOrder.seen
+    assert "SampleQuality" in order and order.index("Preemption") > order.index("SampleQuality")
+    assert order.index("Preemption") > order.index("SampleGrid")

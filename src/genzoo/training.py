@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from genzoo.callbacks.preemption import EXIT_INTERRUPTED
+from genzoo.callbacks.preemption import EXIT_INTERRUPTED, Preemption
 from genzoo.checkpoint_io import AtomicCheckpointIO
 from genzoo.errors import ConfigError, user_error
 from genzoo.logging_utils import ModelStepAxis, resolve_wandb_mode
@@ -215,6 +215,8 @@ def train(cfg: DictConfig, checked: tuple[str | None, dict[str, Any] | None] | N
     callbacks = instantiate_group(cfg.get("callbacks"))
     if cfg.get("metrics") and "_target_" in cfg.metrics:
         callbacks.append(instantiate(cfg.metrics))
+    # preemption last: the checkpoint it writes holds what every other callback did at that step
+    callbacks.sort(key=lambda cb: isinstance(cb, Preemption))
     logger_cfg = cfg.get("logger")
     if logger_cfg and logger_cfg.get("wandb") and logger_cfg.wandb.get("name") is None:
         with open_dict(cfg):

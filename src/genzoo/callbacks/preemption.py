@@ -9,7 +9,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Checkpoint, ModelCheckpoint
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 from genzoo import lightning_compat
 from genzoo.errors import EXIT_INTERRUPTED
@@ -17,14 +17,15 @@ from genzoo.errors import EXIT_INTERRUPTED
 __all__ = ["EXIT_INTERRUPTED", "Preemption"]
 
 
-class Preemption(Checkpoint):
+class Preemption(pl.Callback):
     """On SIGTERM (what SLURM and other schedulers send before killing a job) or SIGINT (Ctrl-C),
     finish the current step, save a resumable ``last.ckpt`` (atomically: a kill during the write
     leaves the previous one), stop training, and let ``train.py`` finish the loggers, print the
     resume command and exit with ``EXIT_INTERRUPTED``. Under DDP the ranks agree on the flag after
     every batch (one tiny all-reduce), so all stop at the same step; rank 0 writes. A second Ctrl-C
-    stops at once. It is a Lightning ``Checkpoint`` callback, so Lightning runs it after the other
-    callbacks of a step: the checkpoint holds what they did at that step.
+    stops at once. ``train()`` puts it after the other callbacks, so the checkpoint holds what they
+    did at that step (it is no Lightning ``Checkpoint`` callback, which would clash with
+    ``trainer.enable_checkpointing=false``).
 
     Lightning's own SLURM plugin still handles SLURM's requeue signal (``#SBATCH
     --signal=SIGUSR1@90``): it saves and requeues the job; this callback then turns the SIGTERM that
