@@ -110,3 +110,16 @@ def test_build_model_passes_only_what_the_family_declares(compose_cfg):
         cfg.loss = None
     with pytest.raises(ConfigError, match="model=gan needs a loss"):
         build_model(cfg, dm)
+
+
+@pytest.mark.parametrize("objective", sorted(p.stem for p in (ROOT / "sweeps" / "objective").glob("*.yaml")))
+def test_every_sweep_objective_builds_its_model(compose_cfg, tmp_path, objective):
+    """The loss-comparison sweeps' values compose and build (a renamed loss would fail here, not in
+    the middle of a multirun)."""
+    from genzoo.training import build_datamodule, build_model, compose_config
+
+    # what `--config-dir sweeps` does: the sweeps folder joins the search path of conf/
+    cfg = compose_config([f"hydra.searchpath=[file://{ROOT / 'sweeps'}]", f"+objective={objective}",
+                          "net.generator.width=8", "net.discriminator.width=8"], tmp_path)
+    model = build_model(cfg, build_datamodule(cfg))
+    assert model.name == cfg.model.name and model.loss.name == (cfg.loss.get("divergence") or model.loss.name)
