@@ -27,6 +27,11 @@ def _numpy_state_from_safe(state: dict[str, Any]) -> tuple:
 CONDITIONS = ("none", "label", "image")
 
 
+def counted_steps(counters: dict[str, int]) -> int:
+    """The model step of a checkpoint's counters (``g_step`` in checkpoints before the rename)."""
+    return int(counters.get("model_step", counters.get("g_step", 0)))
+
+
 class GenerativeModule(pl.LightningModule):
     """Base of every family, and the one contract callbacks and CLIs use to talk to a family.
 
@@ -108,7 +113,7 @@ class GenerativeModule(pl.LightningModule):
     def lightning_steps_left(self, counters: dict[str, int], model_steps: int) -> int:
         """Lightning optimiser steps still to take from a checkpoint's ``counters`` to ``model_steps``
         model steps, under this run's schedule (which a resumed run may have changed)."""
-        return max(0, model_steps - int(counters.get("model_step", counters.get("g_step", 0))))
+        return max(0, model_steps - counted_steps(counters))
 
     # --- sampling ---------------------------------------------------------------------------------
     def draw_noise(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
@@ -279,8 +284,7 @@ class GenerativeModule(pl.LightningModule):
     @staticmethod
     def model_step_of(state: dict[str, Any]) -> int:
         """The model step a checkpoint's genzoo state was saved at."""
-        counters = state["counters"]
-        return int(counters.get("model_step", counters.get("g_step", 0)))  # g_step: before the rename
+        return counted_steps(state["counters"])
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.raise_if_diverged(checkpoint.get("state_dict"))  # never a checkpoint of diverged weights

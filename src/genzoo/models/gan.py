@@ -16,7 +16,7 @@ import torch.nn as nn
 
 from genzoo.errors import ConfigError
 from genzoo.losses import AdversarialLoss
-from genzoo.models.base import GenerativeModule
+from genzoo.models.base import GenerativeModule, counted_steps
 from genzoo.models.ema import EMA
 from genzoo.nets.conditional import conditional_nets
 
@@ -96,7 +96,7 @@ class GAN(GenerativeModule):
         return sum(self.critic_steps(g) + 1 for g in range(model_steps))
 
     def lightning_steps_left(self, counters: dict[str, int], model_steps: int) -> int:
-        start = int(counters.get("model_step", counters.get("g_step", 0)))
+        start = counted_steps(counters)
         return max(0, sum(self.critic_steps(g) + 1 for g in range(start, model_steps)) - int(counters.get("d_since_g", 0)))
 
     def counters(self) -> dict[str, int]:
