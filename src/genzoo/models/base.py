@@ -24,9 +24,6 @@ def _numpy_state_from_safe(state: dict[str, Any]) -> tuple:
     return (state["name"], state["keys"].numpy().astype(np.uint32), state["pos"], state["has_gauss"], state["cached"])
 
 
-CONDITIONS = ("none", "label", "image")
-
-
 def counted_steps(counters: dict[str, int]) -> int:
     """The model step of a checkpoint's counters (``g_step`` in checkpoints before the rename)."""
     return int(counters.get("model_step", counters.get("g_step", 0)))
