@@ -13,7 +13,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from genzoo.errors import exit_on_user_error
+from genzoo.errors import ConfigError, exit_on_user_error
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
@@ -34,6 +34,14 @@ def evaluate(cfg: DictConfig) -> dict:
     from genzoo.metrics.held_out import held_out_average
 
     run_cfg, dm, model, ckpt = load_run(cfg.ckpt_path, device_for(cfg.device))
+    k = cfg.held_out.get("iw_samples")
+    if k is not None:
+        if not hasattr(model, "iw_samples"):
+            raise ConfigError(f"held_out.iw_samples={k}: model={model.name} has no importance-weighted bound "
+                              "(only the VAE family has); drop the override.")
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ConfigError(f"held_out.iw_samples={k!r} must be an integer >= 1.")
+        model.iw_samples = k
     mcfg = merged_metrics_config(run_cfg, cfg.metrics, required=not model.held_out_metric_names)
     metrics = {}
     if mcfg is not None:
@@ -44,6 +52,8 @@ def evaluate(cfg: DictConfig) -> dict:
     protocol = {k: mcfg.get(k) for k in ("extractor", "num_samples", "split")} if mcfg is not None else {}
     if model.held_out_metric_names:
         protocol["held_out_examples"] = cfg.held_out.max_examples or "all"
+        if hasattr(model, "iw_samples"):
+            protocol["importance_samples"] = model.iw_samples
     payload = {"ckpt_path": str(Path(cfg.ckpt_path).resolve()), "model_step": model.model_step, "metrics": metrics,
                "protocol": protocol, "seed": cfg.seed}
     out = write_json(Path(cfg.ckpt_path).with_suffix(".eval.json"), payload)

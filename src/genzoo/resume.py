@@ -3,8 +3,8 @@
 The run config stored in every checkpoint is compared with the resumed run's, key by key:
 
 - **refused** (the weights or the data would not mean the same): the model class and its
-  structure (``model.z_dim``, ``model.conditioning``, ...), every ``net.*`` and ``loss.*`` key, the
-  data set and its shape, the optimiser and scheduler classes, turning the EMA on or off;
+  structure (``model.z_dim``, ``model.conditioning``, ``model.likelihood``, ...), every ``net.*`` and ``loss.*`` key, the
+  data set and its shape, the optimiser and scheduler classes, turning the EMA (or a VAE's learned decoder variance) on or off;
 - **applied, and said**: every other model or data setting (learning rates and other optimiser
   hyperparameters, ``n_critic``, penalty weights, batch size, ...). Optimiser hyperparameters are
   written into the restored optimiser (Lightning would otherwise keep the checkpoint's values);
@@ -23,6 +23,7 @@ SILENT_KEYS = {"seed", "tags", "task_name", "ckpt_path", "optimized_metric", "da
                "data.num_workers", "data.in_memory", "data.seed", "model.compatible_losses"}
 STRUCTURAL = ("net.", "loss.")
 STRUCTURAL_KEYS = {"model._target_", "model.name", "model.z_dim", "model.conditioning", "model.label_embed_dim",
+                   "model.likelihood", "model.class_conditional",
                    "data._target_", "data.size", "data.channels", "data.name", "data.crop", "data.split",
                    "data.held_out_fraction", "net", "loss"}
 
@@ -41,7 +42,7 @@ def _kind(key: str, old: Any, new: Any) -> str:
         return "silent"
     if key in STRUCTURAL_KEYS or key.startswith(STRUCTURAL) or key.endswith("._target_"):
         return "refused"
-    if key == "model.ema_decay" and (old is None) != (new is None):
+    if key in ("model.ema_decay", "model.gaussian_std") and (old is None) != (new is None):
         return "refused"
     return "applied"
 

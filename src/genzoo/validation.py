@@ -46,6 +46,12 @@ RULES: list[tuple[str, tuple[Any, str], bool]] = [
     ("model.*.weight_decay", _non_negative(), False),
     ("model.penalty_weight", _non_negative(), False),
     ("model.clip_value", _positive(), False),
+    ("model.beta", _non_negative(), False),
+    ("model.kl_warmup_steps", _int(0), False),
+    ("model.train_samples", _int(1), False),
+    ("model.iw_samples", _int(1), False),
+    ("model.iw_samples_train", _int(1), False),
+    ("model.gaussian_std", _positive(), True),
     ("net.*.width", _int(1), False),
     ("net.*.hidden", _int(1), False),
     ("net.*.depth", _int(0), False),
@@ -85,6 +91,9 @@ def validate(cfg: DictConfig) -> None:
                 if value is None or not ok(value):
                     problems.append(f"{key}={value!r} must be {what}{' (or null)' if nullable else ''}")
                 break
+    if flat.get("model.likelihood") == "bernoulli" and flat.get("data.binarize", "none") == "none":
+        problems.append("model.likelihood=bernoulli models binary pixels, but data.binarize=none gives grey ones: set "
+                        "data.binarize=dynamic (the IWAE protocol) or static, or use model.likelihood=logistic|gaussian")
     if problems:
         raise ConfigError("; ".join(problems) + ". Fix the value on the command line (for example "
                           f"{problems[0].split('=')[0]}=<value>).")

@@ -102,6 +102,34 @@ class ResumableLoader(DataLoader):
         self.sampler.load_state_dict(state)
 
 
+class Binarized(Dataset):
+    """Images binarised to {-1, 1} with a fixed draw: pixel p of item i is 1 with probability
+    (x + 1) / 2, from uniforms seeded by (``seed``, i), so every read of an item gives the same
+    binary image, whatever the batch, worker or process (static binarisation)."""
+
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        self.dataset, self.seed = dataset, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
+        return tuple(t[0] for t in self.__getitems__([i]))
+
+    def __getitems__(self, idx: Sequence[int]) -> tuple[torch.Tensor, ...]:
+        batch = GenDataModule.take(self.dataset, list(idx))
+        x = batch[0]
+        u = torch.stack([torch.rand(x.shape[1:], generator=torch.Generator().manual_seed(self.seed * 1_000_003 + int(i)))
+                         for i in idx])
+        return (binarize(x, u), *batch[1:])
+
+
+def binarize(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """{-1, 1} images: 1 where the uniform ``u`` < (x + 1) / 2 (a Bernoulli draw per pixel)."""
+    return torch.where(u < (x + 1) / 2, 1.0, -1.0).to(x.dtype)
+
+
+BINARIZE = ("none", "static", "dynamic")
 SPLITS = ("train", "test")
 #: seed of the fixed held-out share of datasets without an official test split: the same images
 #: are held out whatever the run's seed, so every run of a sweep is scored on the same ones
@@ -133,8 +161,12 @@ class GenDataModule(pl.LightningDataModule):
     dataset has one, else a fixed seeded share that training never sees).
     """
 
-    def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0) -> None:
+    def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0, binarize: str = "none") -> None:
         super().__init__()
+        if binarize not in BINARIZE:
+            raise ConfigError(f"data.binarize={binarize!r}: choose none, static (each image binarised once, with a "
+                              "fixed draw) or dynamic (a fresh Bernoulli draw each time an image is used).")
+        self.binarize = binarize
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.seed = seed
@@ -155,9 +187,22 @@ class GenDataModule(pl.LightningDataModule):
         raise NotImplementedError
 
     # --- Lightning hooks --------------------------------------------------------------------------
+    def _built(self, split: str) -> Dataset:
+        """``build_dataset(split)``, binarised where asked: the held-out split always with one fixed draw
+        (every evaluation scores the same binary images), the training split with a fixed draw
+        (``static``) or a fresh one per use (``dynamic``, drawn in ``on_after_batch_transfer``)."""
+        ds = self.build_dataset(split)
+        if self.binarize != "none":
+            if len(self.shape) != 3:
+                raise ConfigError(f"data.binarize={self.binarize} binarises images; this data has shape {self.shape}. "
+                                  "Set data.binarize=none.")
+            if split == "test" or self.binarize == "static":
+                ds = Binarized(ds, HELD_OUT_SEED + (split == "test"))
+        return ds
+
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
-            self.train_set = self.build_dataset("train")
+            self.train_set = self._built("train")
             if len(self.train_set) < self.batch_size:
                 raise ConfigError(
                     f"{type(self).__name__} has {len(self.train_set)} samples, fewer than one batch "
@@ -170,7 +215,7 @@ class GenDataModule(pl.LightningDataModule):
             self.setup("fit")
             return self.train_set
         if self.held_out_set is None:
-            self.held_out_set = self.build_dataset("test")
+            self.held_out_set = self._built("test")
             if len(self.held_out_set) == 0:
                 raise ConfigError(f"{type(self).__name__} has no held-out images; use metrics.split=train.")
         return self.held_out_set
@@ -197,6 +242,14 @@ class GenDataModule(pl.LightningDataModule):
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         if self._sampler is not None and self.trainer is not None and self.trainer.training:
             self._sampler.consumed += 1
+        return batch
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        # Dynamic binarisation: a fresh draw each time an image is used, on the device, from the global
+        # RNG right before the training step (saved and restored with checkpoints: resume stays exact).
+        if self.binarize == "dynamic" and self.trainer is not None and self.trainer.training:
+            x = batch[0]
+            batch = (binarize(x, torch.rand_like(x)), *batch[1:])
         return batch
 
     @staticmethod

@@ -2,6 +2,7 @@
 
 from genzoo.models.base import GenerativeModule
 from genzoo.models.gan import CGAN, FGAN, GAN
+from genzoo.models.vae import CVAE, VAE
 from genzoo.models.wgan import WGAN, WGANGP
 
-__all__ = ["CGAN", "FGAN", "GAN", "WGAN", "WGANGP", "GenerativeModule"]
+__all__ = ["CGAN", "CVAE", "FGAN", "GAN", "VAE", "WGAN", "WGANGP", "GenerativeModule"]

@@ -7,6 +7,29 @@ from genzoo.errors import ConfigError
 import torch.nn as nn
 
 NORMS = ("batch", "layer", "none")
+ACTIVATIONS = ("relu", "leaky_relu", "tanh")
+OUTPUTS = ("tanh", "linear")
+
+
+def activation(kind: str) -> nn.Module:
+    """``relu``, ``leaky_relu`` (slope 0.2, the GAN critics') or ``tanh`` (the IWAE paper's nets)."""
+    if kind == "relu":
+        return nn.ReLU()
+    if kind == "leaky_relu":
+        return nn.LeakyReLU(0.2)
+    if kind == "tanh":
+        return nn.Tanh()
+    raise ConfigError(f"Unknown activation {kind!r}; choose one of {', '.join(ACTIVATIONS)}.")
+
+
+def output_layer(kind: str) -> nn.Module:
+    """A generator's last nonlinearity: ``tanh`` (images in [-1, 1]) or ``linear`` (unbounded: the
+    parameters of a VAE decoder's distribution, 2-D toy points)."""
+    if kind == "tanh":
+        return nn.Tanh()
+    if kind == "linear":
+        return nn.Identity()
+    raise ConfigError(f"Unknown generator output {kind!r}; choose one of {', '.join(OUTPUTS)}.")
 
 
 def norm2d(kind: str, channels: int) -> nn.Module:

@@ -31,6 +31,15 @@ def check_labels(y: torch.Tensor) -> torch.Tensor:
     return y.long()
 
 
+def with_label_channels(x: torch.Tensor, y: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``[x, onehot(y)]`` along dim 1: one constant map per class for images, extra features for
+    vectors (how a concat-conditioned discriminator, and a CVAE's encoder and decoder, see the class)."""
+    onehot = F.one_hot(check_labels(y), num_classes).to(x.dtype)
+    if x.ndim > 2:
+        onehot = onehot.view(*onehot.shape, *([1] * (x.ndim - 2))).expand(-1, -1, *x.shape[2:])
+    return torch.cat([x, onehot], dim=1)
+
+
 class ConditionalGenerator(nn.Module):
     def __init__(self, generator: Callable[..., nn.Module], shape: Sequence[int], z_dim: int, num_classes: int,
                  embed_dim: int = 32) -> None:
@@ -52,10 +61,7 @@ class ConcatDiscriminator(nn.Module):
         self.net = discriminator(shape=(shape[0] + num_classes, *shape[1:]))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        onehot = F.one_hot(check_labels(y), self.num_classes).to(x.dtype)
-        if x.ndim > 2:  # images: one constant map per class
-            onehot = onehot.view(*onehot.shape, *([1] * (x.ndim - 2))).expand(-1, -1, *x.shape[2:])
-        return self.net(torch.cat([x, onehot], dim=1))
+        return self.net(with_label_channels(x, y, self.num_classes))
 
 
 class ProjectionDiscriminator(nn.Module):

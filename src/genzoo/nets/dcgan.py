@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
-from genzoo.nets.common import norm2d
+from genzoo.nets.common import norm2d, output_layer
 
 
 def dcgan_geometry(size: int) -> tuple[int, int]:
@@ -46,7 +46,8 @@ def _check_image_shape(shape: Sequence[int]) -> tuple[int, int]:
 
 
 class DCGANGenerator(nn.Module):
-    def __init__(self, shape: Sequence[int], z_dim: int = 64, width: int = 64, norm: str = "batch") -> None:
+    def __init__(self, shape: Sequence[int], z_dim: int = 64, width: int = 64, norm: str = "batch",
+                 output: str = "tanh") -> None:
         super().__init__()
         channels, size = _check_image_shape(shape)
         base, n_up = dcgan_geometry(size)
@@ -60,7 +61,7 @@ class DCGANGenerator(nn.Module):
         ]
         for a, b in zip(widths[:-1], widths[1:]):
             layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), norm2d(norm, b), nn.ReLU(True)]
-        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
+        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), output_layer(output)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -8,13 +8,13 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
-from genzoo.nets.common import norm1d
+from genzoo.nets.common import activation, norm1d, output_layer
 
 
-def _mlp(sizes: Sequence[int], act: nn.Module, norm: str) -> list[nn.Module]:
+def _mlp(sizes: Sequence[int], act: str, norm: str) -> list[nn.Module]:
     layers: list[nn.Module] = []
     for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(a, b), norm1d(norm, b), act]
+        layers += [nn.Linear(a, b), norm1d(norm, b), activation(act)]
     return layers
 
 
@@ -23,19 +23,19 @@ class MLPGenerator(nn.Module):
 
     ``depth=0`` is an affine map of the Gaussian noise: a Gaussian model (full covariance with
     z_dim >= the data's dimension), the limited model of the KL-direction experiment (seed C5).
+    ``output=linear`` drops the final tanh of images (a VAE decoder outputs logits or means).
     """
 
     def __init__(self, shape: Sequence[int], z_dim: int = 64, hidden: int = 256, depth: int = 3,
-                 norm: str = "none") -> None:
+                 norm: str = "none", act: str = "relu", output: str | None = None) -> None:
         super().__init__()
         self.shape = tuple(shape)
         self.z_dim = z_dim
         out = math.prod(self.shape)
         sizes = [z_dim] + [hidden] * depth
-        layers = _mlp(sizes, nn.ReLU(), norm)
+        layers = _mlp(sizes, act, norm)
         layers.append(nn.Linear(sizes[-1], out))
-        if len(self.shape) == 3:
-            layers.append(nn.Tanh())
+        layers.append(output_layer(output or ("tanh" if len(self.shape) == 3 else "linear")))
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -46,10 +46,11 @@ class MLPDiscriminator(nn.Module):
     """data -> hidden layers (LeakyReLU 0.2) = ``features`` -> linear ``head``: one unbounded score
     per sample (a logit or critic value)."""
 
-    def __init__(self, shape: Sequence[int], hidden: int = 256, depth: int = 3, norm: str = "none") -> None:
+    def __init__(self, shape: Sequence[int], hidden: int = 256, depth: int = 3, norm: str = "none",
+                 act: str = "leaky_relu") -> None:
         super().__init__()
         sizes = [math.prod(shape)] + [hidden] * depth
-        self.body = nn.Sequential(nn.Flatten(), *_mlp(sizes, nn.LeakyReLU(0.2), norm))
+        self.body = nn.Sequential(nn.Flatten(), *_mlp(sizes, act, norm))
         self.feature_dim = sizes[-1]
         self.head = nn.Linear(sizes[-1], 1)
 

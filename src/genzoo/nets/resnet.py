@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from genzoo.errors import ConfigError
-from genzoo.nets.common import norm2d
+from genzoo.nets.common import norm2d, output_layer
 
 
 def _check(shape: Sequence[int], smallest: int) -> tuple[int, int]:
@@ -59,13 +59,15 @@ class _DownBlock(nn.Module):
 
 
 class ResNetGenerator(nn.Module):
-    def __init__(self, shape: Sequence[int], z_dim: int = 128, width: int = 128, norm: str = "batch") -> None:
+    def __init__(self, shape: Sequence[int], z_dim: int = 128, width: int = 128, norm: str = "batch",
+                 output: str = "tanh") -> None:
         super().__init__()
         channels, size = _check(shape, 8)
         self.z_dim, self.width = z_dim, width
         self.fc = nn.Linear(z_dim, 4 * 4 * width)
         self.blocks = nn.Sequential(*[_UpBlock(width, width, norm) for _ in range(int(math.log2(size // 4)))])
-        self.out = nn.Sequential(norm2d(norm, width), nn.ReLU(), nn.Conv2d(width, channels, 3, 1, 1), nn.Tanh())
+        self.out = nn.Sequential(norm2d(norm, width), nn.ReLU(), nn.Conv2d(width, channels, 3, 1, 1),
+                                 output_layer(output))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.out(self.blocks(self.fc(z).view(z.shape[0], self.width, 4, 4)))

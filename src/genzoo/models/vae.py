@@ -1,0 +1,321 @@
+"""The variational autoencoder (Kingma and Welling 2014) and its class-conditional form (CVAE,
+Sohn et al. 2015), seed claims C23-C25.
+
+q(z|x) = N(mu(x), diag exp(logvar(x))) from an encoder built on any critic body (MLP, DCGAN,
+ResNet: their score head is replaced by a linear Gaussian head); p(x|z) from any generator net
+with a linear output, read as a Bernoulli, Gaussian or discretised-logistic likelihood
+(``genzoo.losses.likelihood``). One optimiser, one optimiser step per model step.
+
+Training maximises the ELBO  E_q[log p(x|z)] - beta_t KL(q(z|x) || N(0, I))  (beta_t = beta after a
+linear warm-up of ``kl_warmup_steps``), with ``train_samples`` codes per example, or with
+``objective=iwae`` the importance-weighted bound of Burda et al. (2015) over those samples.
+
+Held out (nats per data point, through the spine's held-out path): ``elbo`` = -(``recon`` + ``kl``),
+and ``nll_k<k>`` = -log(1/k sum_i p(x, z_i) / q(z_i|x)), an upper bound on -log p(x) that tightens
+with k (``bpd_k<k>``: the same in bits per dimension, for the discrete likelihoods). k is
+``iw_samples`` (5,000, the reference protocol) outside training, ``iw_samples_train`` during it.
+
+Samples and pictures show the decoder's mean (the probabilities of a Bernoulli decoder), the usual
+picture of a VAE, and what its sample metrics score.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn as nn
+
+from genzoo.errors import ConfigError
+from genzoo.losses.likelihood import (
+    LIKELIHOODS, RunningLogMeanExp, bernoulli_log_prob, gaussian_kl, gaussian_log_prob, log_mean_exp,
+    log_weights, logistic_log_prob,
+)
+from genzoo.models.base import GenerativeModule
+from genzoo.nets.conditional import with_label_channels
+from genzoo.sampling import interpolate
+
+OBJECTIVES = ("elbo", "iwae")
+#: rows (samples x examples) the decoder sees at once when estimating the importance-weighted bound
+IW_ROWS = 8192
+#: seed of the codes drawn for held-out estimates (the same draws every time: curves compare like with like,
+#: and evaluation never touches the training RNG)
+HELD_OUT_NOISE_SEED = 9173
+
+
+def at_least_float32(t: torch.Tensor) -> torch.Tensor:
+    """bf16/fp16 outputs (autocast) -> float32 for the likelihoods and bounds; float64 stays float64."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+class GaussianEncoder(nn.Module):
+    """x -> (mu, logvar): a critic body's ``features`` and a linear head with 2 * z_dim outputs."""
+
+    def __init__(self, body: Callable[..., nn.Module], shape: Sequence[int], z_dim: int) -> None:
+        super().__init__()
+        net = body(shape=tuple(shape))
+        if not (callable(getattr(net, "features", None)) and hasattr(net, "feature_dim")):
+            raise ConfigError(f"A VAE encoder needs a net with features(x) and feature_dim; {type(net).__name__} "
+                              "has none. Use net=vae_dcgan or net=vae_mlp.")
+        net.head = nn.Identity()  # the critic's score is not used (and unused parameters would stall DDP)
+        self.body = net
+        self.head = nn.Linear(net.feature_dim, 2 * z_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = at_least_float32(self.head(self.body.features(x))).chunk(2, dim=1)
+        return mu, logvar
+
+
+class VAE(GenerativeModule):
+    latent_key = "z"
+    net_keys = ("encoder", "decoder")
+    optimizer_keys = ("optimizer",)
+
+    def __init__(
+        self,
+        encoder: Callable[..., nn.Module],
+        decoder: Callable[..., nn.Module],
+        data_shape: Sequence[int],
+        optimizer: Callable[..., torch.optim.Optimizer],
+        z_dim: int = 32,
+        likelihood: str = "gaussian",
+        gaussian_std: float | None = None,
+        beta: float = 1.0,
+        kl_warmup_steps: int = 0,
+        objective: str = "elbo",
+        train_samples: int = 1,
+        iw_samples: int = 5000,
+        iw_samples_train: int = 100,
+        class_conditional: bool = False,
+        num_classes: int | None = None,
+        name: str = "vae",
+        scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+        nonfinite: str = "stop",
+    ) -> None:
+        super().__init__()
+        self.set_nonfinite(nonfinite)
+        if likelihood not in LIKELIHOODS:
+            raise ConfigError(f"Unknown model.likelihood={likelihood!r}; choose one of {', '.join(LIKELIHOODS)} "
+                              "(bernoulli: binarised images; gaussian: continuous; logistic: 8-bit images).")
+        if objective not in OBJECTIVES:
+            raise ConfigError(f"Unknown model.objective={objective!r}; choose elbo or iwae.")
+        if objective == "iwae" and (beta != 1.0 or kl_warmup_steps):
+            raise ConfigError("model.objective=iwae is the importance-weighted bound itself: it has no KL weight. "
+                              "Keep model.beta=1 and model.kl_warmup_steps=0, or use model.objective=elbo.")
+        if len(data_shape) != 3:
+            raise ConfigError(f"model={name} models images (C, H, W); the data has shape {tuple(data_shape)}. "
+                              "Use an image dataset (data=digits|mnist5k|mnist|...).")
+        if class_conditional and not num_classes:
+            raise ConfigError(f"model={name} is class-conditional and needs labelled data; this dataset has no labels. "
+                              "Use data=digits|mnist5k|mnist|fashion_mnist|cifar10, or model=vae.")
+        self.name = name
+        self.data_shape = tuple(data_shape)
+        self.condition = "label" if class_conditional else "none"
+        self.num_classes = num_classes if class_conditional else None
+        c, h, w = self.data_shape
+        extra = self.num_classes or 0
+        self.encoder = GaussianEncoder(encoder, (c + extra, h, w), z_dim)
+        out_channels = 2 * c if likelihood == "logistic" else c
+        self.decoder = decoder(shape=(out_channels, h, w), z_dim=z_dim + extra, output="linear")
+        self.log_std = nn.Parameter(torch.zeros(())) if likelihood == "gaussian" and gaussian_std is None else None
+        self.gaussian_std = gaussian_std
+        self.z_dim, self.likelihood, self.beta, self.kl_warmup_steps = z_dim, likelihood, beta, kl_warmup_steps
+        self.objective, self.train_samples = objective, train_samples
+        self.iw_samples, self.iw_samples_train = iw_samples, iw_samples_train
+        self._optimizer, self._scheduler = optimizer, scheduler
+
+    # --- what the spine asks ------------------------------------------------------------------------
+    @property
+    def importance_samples(self) -> int:
+        """k of the held-out bound: ``iw_samples_train`` inside a training run, ``iw_samples`` otherwise."""
+        return self.iw_samples_train if self._trainer is not None else self.iw_samples
+
+    @property
+    def held_out_metric_names(self) -> tuple[str, ...]:
+        k = self.importance_samples
+        return ("elbo", "recon", "kl", f"nll_k{k}") + ((f"bpd_k{k}",) if self.likelihood != "gaussian" else ())
+
+    @property
+    def picture_names(self) -> tuple[str, ...]:
+        return ("reconstructions", "traversal", "interpolations") + (("style_transfer",) if self.conditional else ())
+
+    # --- the two halves -----------------------------------------------------------------------------
+    def _with_label(self, t: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        if not self.conditional:
+            return t
+        if y is None:
+            raise ConfigError(f"model={self.name} is conditional but the batches carry no labels y.")
+        return with_label_channels(t, y, self.num_classes)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, logvar) of q(z | x[, y]), in float32 (or float64)."""
+        return self.encoder(self._with_label(x, y))
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The decoder's raw output (logits, means, or means and log-scales), in float32 (or float64)."""
+        return at_least_float32(self.decoder(self._with_label(z, y)))
+
+    def log_px(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) per example, from the decoder's output."""
+        if self.likelihood == "bernoulli":
+            return bernoulli_log_prob(out, x)
+        if self.likelihood == "gaussian":
+            log_std = self.log_std if self.log_std is not None else out.new_tensor(math.log(self.gaussian_std))
+            return gaussian_log_prob(out, log_std.float(), x)
+        mean, log_scale = out.chunk(2, dim=1)
+        return logistic_log_prob(mean, log_scale, x)
+
+    def mean_image(self, out: torch.Tensor) -> torch.Tensor:
+        """The decoder distribution's mean, in [-1, 1]."""
+        if self.likelihood == "bernoulli":
+            return torch.sigmoid(out) * 2 - 1
+        if self.likelihood == "logistic":
+            out = out.chunk(2, dim=1)[0]
+        return out.clamp(-1, 1)
+
+    def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor, k: int,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """k codes per example, z = exp(logvar / 2) * e + mu: (k, B, Z)."""
+        eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + (0.5 * logvar).exp() * eps
+
+    def _decode_samples(self, z: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """log p(x | z) for codes z (s, B, Z): (s, B)."""
+        s, b = z.shape[:2]
+        rep = lambda t: t.unsqueeze(0).expand(s, *t.shape).reshape(s * b, *t.shape[1:])  # noqa: E731
+        out = self.decode(z.reshape(s * b, -1), None if y is None else rep(y))
+        return self.log_px(out, rep(x)).view(s, b)
+
+    def kl_weight(self) -> float:
+        if self.kl_warmup_steps <= 0:
+            return self.beta
+        return self.beta * min(1.0, (self.model_step + 1) / self.kl_warmup_steps)
+
+    def objective_terms(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The training objective on a batch (means over examples): ``loss`` to minimise, and the
+        ELBO with its parts (single-batch estimates with ``train_samples`` codes)."""
+        mu, logvar = self.encode(x, y)
+        z = self.reparameterize(mu, logvar, self.train_samples)
+        log_px = self._decode_samples(z, x, y)
+        kl = gaussian_kl(mu, logvar).sum(1)
+        recon = -log_px.mean(0)
+        if self.objective == "iwae":
+            loss = -log_mean_exp(log_weights(log_px, z, mu, logvar), 0)
+        else:
+            loss = recon + self.kl_weight() * kl
+        return {"loss": loss.mean(), "elbo": -(recon + kl).mean(), "recon": recon.mean(), "kl": kl.mean()}
+
+    @torch.no_grad()
+    def bounds(self, x: torch.Tensor, y: torch.Tensor | None = None, k: int | None = None,
+               generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Per-example ``elbo``, ``recon``, ``kl`` and ``nll`` (= -L_k) with k importance samples, drawn in
+        chunks of at most ``IW_ROWS`` decoder rows, so k = 5,000 needs no more memory than k = 50.
+        ``recon`` averages all k samples (a low-variance ELBO); ``kl`` is closed-form."""
+        k = k or self.importance_samples
+        mu, logvar = self.encode(x, y)
+        kl = gaussian_kl(mu, logvar).sum(1)
+        acc, recon_sum, done = RunningLogMeanExp(), torch.zeros_like(kl), 0
+        step = max(1, IW_ROWS // len(x))
+        while done < k:
+            s = min(step, k - done)
+            z = self.reparameterize(mu, logvar, s, generator)
+            log_px = self._decode_samples(z, x, y)
+            acc.add(log_weights(log_px, z, mu, logvar))
+            recon_sum -= log_px.sum(0)
+            done += s
+        recon = recon_sum / k
+        return {"elbo": -(recon + kl), "recon": recon, "kl": kl, "nll": -acc.value()}
+
+    # --- held-out metrics and pictures (the contract) -----------------------------------------------
+    def held_out_metrics(self, batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+        x, y = batch[0], (batch[1] if self.conditional else None)
+        k = self.importance_samples
+        g = torch.Generator(device=x.device).manual_seed(HELD_OUT_NOISE_SEED)
+        out = self.bounds(x, y, k, g)
+        metrics = {"elbo": out["elbo"], "recon": out["recon"], "kl": out["kl"], f"nll_k{k}": out["nll"]}
+        if self.likelihood != "gaussian":
+            metrics[f"bpd_k{k}"] = out["nll"] / (math.prod(self.data_shape) * math.log(2))
+        return metrics
+
+    @torch.no_grad()
+    def pictures(self, batch: tuple[torch.Tensor, ...], generator: torch.Generator) -> dict[str, tuple[torch.Tensor, int]]:
+        x = batch[0]
+        y = batch[1] if self.conditional else None
+        mu, logvar = self.encode(x, y)
+        out: dict[str, tuple[torch.Tensor, int]] = {}
+        n = max(8, min(32, len(x)) // 8 * 8) if len(x) >= 8 else len(x)
+        recon = self.mean_image(self.decode(mu[:n], None if y is None else y[:n]))
+        out["reconstructions"] = (torch.cat([x[:n], recon]), min(8, n))  # inputs above, reconstructions below
+        out["traversal"] = (self.traversal(mu, logvar, None if y is None else y[:1]), 8)
+        pairs, steps = max(1, min(8, len(x) // 2)), 10
+        codes = interpolate(mu[:pairs].cpu(), mu[pairs:2 * pairs].cpu(), steps, mode="linear").to(mu.device)
+        yi = None if y is None else y[:pairs].repeat_interleave(steps)
+        out["interpolations"] = (self.mean_image(self.decode(codes, yi)), steps)
+        if self.conditional:
+            out["style_transfer"] = (self.style_transfer(x[:8], mu[:8]), self.num_classes + 1)
+        return out
+
+    def traversal(self, mu: torch.Tensor, logvar: torch.Tensor, y: torch.Tensor | None, side: int = 8) -> torch.Tensor:
+        """The two latent dimensions with the largest mean KL on this batch (the ones the encoder uses
+        most) swept over the N(0, 1) quantiles 5%..95%, all others fixed at the first example's code:
+        row i varies the first dimension, column j the second (C24)."""
+        dims = gaussian_kl(mu, logvar).mean(0).topk(2).indices
+        values = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, side)).to(mu.device)
+        z = mu[:1].repeat(side * side, 1)
+        z[:, dims[0]] = values.repeat_interleave(side)
+        z[:, dims[1]] = values.repeat(side)
+        return self.mean_image(self.decode(z, None if y is None else y.expand(side * side)))
+
+    def style_transfer(self, x: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        """C25: each input's code (its style) decoded as every class: one row per input, the input
+        first, then classes 0..K-1."""
+        k, n = self.num_classes, len(x)
+        codes = mu.repeat_interleave(k, 0)
+        classes = torch.arange(k, device=mu.device).repeat(n)
+        redrawn = self.mean_image(self.decode(codes, classes)).view(n, k, *self.data_shape)
+        return torch.cat([x.unsqueeze(1), redrawn], 1).flatten(0, 1)
+
+    # --- sampling (the contract) ---------------------------------------------------------------------
+    def draw_noise(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        dev = generator.device if generator is not None else self.device
+        return {"z": torch.randn(n, self.z_dim, generator=generator, device=dev)}
+
+    def sample_given(self, noise: dict[str, torch.Tensor], y: torch.Tensor | None = None,
+                     source: torch.Tensor | None = None, ema: bool = True) -> torch.Tensor:
+        """The decoder's mean at prior codes z (and classes y)."""
+        return self.mean_image(self.decode(noise["z"], y))
+
+    # --- training -----------------------------------------------------------------------------------
+    def configure_optimizers(self):
+        opt = self._optimizer(self.parameters())
+        return ([opt], [self._scheduler(opt)]) if self._scheduler is not None else opt
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        opt = self.optimizers()
+        x = batch[0]
+        y = batch[1] if self.conditional and len(batch) > 1 else None
+        saved = self.buffer_snapshot(self.encoder, self.decoder)
+        out = self.objective_terms(x, y)
+        opt.zero_grad(set_to_none=True)
+        if self.finite_or_skip("model", "loss", out["loss"], saved):
+            self.manual_backward(out["loss"])
+        opt.step()
+        self.model_step += 1
+        sch = self.lr_schedulers()
+        if sch is not None:
+            sch.step()
+        metrics = {f"train/{k}": v.detach() for k, v in out.items()}
+        if self.kl_warmup_steps:
+            metrics["train/kl_weight"] = torch.tensor(self.kl_weight())
+        self.log_step(metrics)
+
+
+class CVAE(VAE):
+    """The conditional VAE (C25): the class enters the encoder (as one constant map per class) and
+    the decoder (one-hot, next to z); the encoder keeps the style, the class is given."""
+
+    def __init__(self, *args, class_conditional: bool = True, name: str = "cvae", **kwargs) -> None:
+        if not class_conditional:
+            raise ConfigError("model=cvae is conditional by definition; use model=vae for an unconditional VAE.")
+        super().__init__(*args, class_conditional=True, name=name, **kwargs)

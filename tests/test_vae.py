@@ -1,0 +1,337 @@
+"""The VAE family (seed claims C23-C25): the maths against closed forms, then short runs through the spine.
+
+The estimator test is a linear-Gaussian VAE, whose marginal likelihood and posterior are known exactly:
+the production ``VAE.bounds`` must give an ELBO whose gap to log p(x) is KL(q(z|x) || p(z|x)), and an
+importance-weighted bound that rises with k and reaches log p(x).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn as nn
+
+from conftest import FAST
+from genzoo.errors import ConfigError
+from genzoo.losses.likelihood import (
+    bernoulli_log_prob, gaussian_kl, gaussian_log_prob, log_normal, log_std_normal, logistic_log_prob,
+)
+from genzoo.models.vae import VAE
+from genzoo.training import train
+
+SMALL_VAE = ["net.encoder.width=8", "net.decoder.width=8"]
+
+
+def vae_fast(*overrides: str) -> list[str]:
+    return [*FAST, *SMALL_VAE, *overrides]
+
+
+# --- C23: the KL term and the likelihoods ---------------------------------------------------------------
+def test_kl_is_closed_form_monte_carlo_and_half_the_notes_expression():
+    g = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(3, 4, generator=g), torch.randn(3, 4, generator=g) * 0.5
+    kl = gaussian_kl(mu, logvar).sum(1)
+    q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    exact = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum(1)
+    assert torch.allclose(kl, exact, atol=1e-6)
+    z = mu + (0.5 * logvar).exp() * torch.randn(200_000, 3, 4, generator=g)  # the code's reparameterisation
+    mc = (log_normal(z, mu, logvar) - log_std_normal(z)).mean(0)
+    assert torch.allclose(mc, kl, atol=0.03), (mc, kl)
+    notes = (logvar.exp() - (1 + logvar) + mu**2).sum(1)  # the seed notes' sum, sigma = logvar, m = mu
+    assert torch.allclose(kl, notes / 2, atol=1e-6)
+
+
+def test_discretised_logistic_is_a_probability_over_the_256_levels():
+    levels = torch.arange(256).float().div(127.5).sub(1).view(256, 1, 1, 1)
+    for mean, log_scale in ((0.0, -2.0), (0.9, -4.0), (-1.2, 0.5), (0.3, -6.5)):
+        lp = logistic_log_prob(torch.full_like(levels, mean), torch.full_like(levels, log_scale), levels)
+        assert torch.isfinite(lp).all()
+        assert abs(lp.exp().sum().item() - 1) < 1e-3, (mean, log_scale, lp.exp().sum())
+    # a value between levels counts as the level it rounds to
+    x = torch.tensor([0.1234]).view(1, 1, 1, 1)
+    q = torch.round((x + 1) * 127.5) / 127.5 - 1
+    m, s = torch.zeros_like(x), torch.full_like(x, -3.0)
+    assert torch.equal(logistic_log_prob(m, s, x), logistic_log_prob(m, s, q))
+
+
+def test_bernoulli_and_gaussian_match_torch_distributions():
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(5, 1, 4, 4, generator=g)
+    x = torch.where(torch.rand(5, 1, 4, 4, generator=g) < 0.5, 1.0, -1.0)
+    want = torch.distributions.Bernoulli(logits=logits).log_prob((x + 1) / 2).flatten(1).sum(1)
+    assert torch.allclose(bernoulli_log_prob(logits, x), want, atol=1e-5)
+    mean, xs = torch.randn(5, 1, 4, 4, generator=g), torch.randn(5, 1, 4, 4, generator=g)
+    want = torch.distributions.Normal(mean, 0.3).log_prob(xs).flatten(1).sum(1)
+    assert torch.allclose(gaussian_log_prob(mean, torch.tensor(math.log(0.3)), xs), want, atol=1e-4)
+
+
+# --- C23: the estimator, on a linear-Gaussian VAE ---------------------------------------------------------
+class _Flat(nn.Module):
+    """An encoder body whose features are the pixels."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.feature_dim = math.prod(shape)
+        self.head = nn.Identity()
+
+    def features(self, x):
+        return x.flatten(1)
+
+
+class _Linear(nn.Module):
+    def __init__(self, shape, z_dim, output="linear"):
+        super().__init__()
+        self.shape, self.fc = tuple(shape), nn.Linear(z_dim, math.prod(shape))
+
+    def forward(self, z):
+        return self.fc(z).view(len(z), *self.shape)
+
+
+def linear_gaussian_vae(s: float = 0.5):
+    """p(z) = N(0, I_2), p(x|z) = N(W z + b, s^2 I_4); q(z|x) = N(A x + c, diag v): the posterior's
+    mean map, shifted, with its diagonal inflated, so q is a fair but imperfect guess."""
+    torch.manual_seed(0)
+    vae = VAE(_Flat, _Linear, data_shape=(1, 2, 2), optimizer=None, z_dim=2, likelihood="gaussian", gaussian_std=s)
+    W, b = vae.decoder.fc.weight.detach().double(), vae.decoder.fc.bias.detach().double()
+    post_cov = torch.linalg.inv(torch.eye(2, dtype=torch.double) + W.T @ W / s**2)
+    A = post_cov @ W.T / s**2
+    with torch.no_grad():
+        head = vae.encoder.head
+        head.weight.zero_()
+        head.weight[:2] = A.float()
+        head.bias[:2] = (-A @ b).float() + torch.tensor([0.3, -0.2])
+        head.bias[2:] = torch.log(torch.diagonal(post_cov) * 1.8).float()
+    return vae.double(), W, b, s, post_cov
+
+
+def test_linear_gaussian_vae_bounds_match_the_exact_marginal_likelihood():
+    """log p(x) = log N(x; b, W W^T + s^2 I) exactly, over 1,024 data points.
+
+    - The ELBO (5,000 codes) is below log p(x) by KL(q(z|x) || p(z|x)), in closed form.
+    - L_k rises with k: L_1 < L_2 < L_4 < L_16 < L_5000, each step well beyond the Monte-Carlo spread.
+    - L_5000 is within 0.003 nats of log p(x) on average: L_k's bias is about Var(w / p(x)) / (2k)
+      (Burda et al. 2015; Maddison et al. 2017); here Var(w / p(x)) is about 0.4 (from L_16's gap of
+      0.012 nats), so the bias at k = 5,000 is 4e-5 nats, and the spread of the mean over 1,024 points
+      is about sqrt(0.4 / 5000) / 32 = 3e-4 nats: 0.003 is ten spreads.
+    """
+    vae, W, b, s, post_cov = linear_gaussian_vae()
+    n = 1024
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(n, 2, generator=g, dtype=torch.double)
+    x = (z @ W.T + b + s * torch.randn(n, 4, generator=g, dtype=torch.double)).view(n, 1, 2, 2)
+    marginal = torch.distributions.MultivariateNormal(b, W @ W.T + s**2 * torch.eye(4, dtype=torch.double))
+    log_px = marginal.log_prob(x.flatten(1))
+    mu, logvar = vae.encode(x)
+    post_mean = (x.flatten(1) - b) @ (post_cov @ W.T / s**2).T
+    q = torch.distributions.MultivariateNormal(mu, torch.diag_embed(logvar.exp()))
+    gap = torch.distributions.kl_divergence(q, torch.distributions.MultivariateNormal(post_mean, post_cov))
+    assert gap.mean() > 0.5  # the ELBO is visibly loose
+
+    bound = {}
+    for k in (1, 2, 4, 16, 5000):
+        out = vae.bounds(x, k=k, generator=torch.Generator().manual_seed(k))
+        bound[k] = float(-out["nll"].mean())
+        if k == 5000:  # the ELBO averages 5,000 codes: (log p(x) - ELBO) is the KL to the posterior, up to
+            # the Monte-Carlo error of the reconstruction term (its std here is ~2 nats / sqrt(5000) = 0.03)
+            err = (log_px - out["elbo"] - gap).abs()
+            assert err.mean() < 0.03 and err.max() < 0.15, err
+            assert (out["elbo"] < log_px).all()
+            assert (-out["nll"] - log_px).abs().max() < 0.05
+    ladder = [bound[k] for k in (1, 2, 4, 16, 5000)]
+    assert all(b - a > 0.005 for a, b in zip(ladder, ladder[1:])), ladder
+    assert abs(bound[5000] - float(log_px.mean())) < 0.003, (bound[5000], float(log_px.mean()))
+
+
+def test_iw_bound_in_chunks_equals_one_pass(monkeypatch):
+    """k samples drawn in chunks of the decoder budget give the bound of the same samples in one pass."""
+    import genzoo.models.vae as vae_mod
+
+    vae, *_ = linear_gaussian_vae()
+    x = torch.randn(8, 1, 2, 2, dtype=torch.double)
+    one = vae.bounds(x, k=300, generator=torch.Generator().manual_seed(0))
+    monkeypatch.setattr(vae_mod, "IW_ROWS", 8 * 7)  # chunks of 7 samples
+    chunked = vae.bounds(x, k=300, generator=torch.Generator().manual_seed(0))
+    for key in one:
+        assert torch.allclose(one[key], chunked[key], atol=1e-9), key
+
+
+# --- data binarisation --------------------------------------------------------------------------------------
+def test_binarisation_static_is_fixed_dynamic_is_fresh_both_keep_the_grey_level_as_probability():
+    from genzoo.data import Digits
+    from genzoo.data.base import Binarized, TensorImages
+
+    grey = TensorImages(torch.full((400, 1, 8, 8), -0.5))  # probability (x + 1) / 2 = 0.25
+    static = Binarized(grey, seed=5)
+    a, b = static.__getitems__(list(range(400)))[0], static.__getitems__(list(range(400)))[0]
+    assert torch.equal(a, b) and set(a.unique().tolist()) == {-1.0, 1.0}
+    assert abs((a > 0).float().mean().item() - 0.25) < 0.01
+    assert torch.equal(static.__getitems__([7, 3])[0], a[[7, 3]])  # an item is the same in any batch
+
+    dm = Digits(batch_size=64, binarize="dynamic")
+    dm.trainer = SimpleNamespace(training=True)
+    x = dm.sample_real(256)
+    assert not set(x.unique().tolist()) <= {-1.0, 1.0}  # training images stay grey until a batch is used
+    d1, d2 = dm.on_after_batch_transfer((x,), 0)[0], dm.on_after_batch_transfer((x,), 0)[0]
+    assert set(d1.unique().tolist()) == {-1.0, 1.0} and not torch.equal(d1, d2)
+    p = (x + 1) / 2
+    assert abs((d1 > 0).float().mean().item() - p.mean().item()) < 0.01
+    held = dm.sample_real(64, split="test")  # the held-out split: one fixed draw
+    assert set(held.unique().tolist()) == {-1.0, 1.0} and torch.equal(held, dm.sample_real(64, split="test"))
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["model.likelihood=bernoulli"], "data.binarize=dynamic"),
+    (["data.binarize=sometimes"], "data.binarize='sometimes'"),
+    (["model.likelihood=poisson"], "Unknown model.likelihood"),
+    (["model.objective=iwae", "model.beta=0.5"], "no KL weight"),
+    (["model.iw_samples=0"], "model.iw_samples=0 must be an integer >= 1"),
+    (["net=dcgan"], "model=vae takes nets encoder, decoder"),
+])
+def test_vae_misconfigurations_are_explained(compose_cfg, overrides, message):
+    cfg = compose_cfg(*FAST, "model=vae", *overrides)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        train(cfg)
+
+
+# --- short runs through the spine -----------------------------------------------------------------------
+def csv_rows(cfg) -> tuple[list[str], list[list[str]]]:
+    header, *rows = (Path(cfg.paths.output_dir) / "csv" / "metrics.csv").read_text().splitlines()
+    return header.split(","), [r.split(",") for r in rows]
+
+
+def last_value(cfg, column: str) -> float:
+    header, rows = csv_rows(cfg)
+    i = header.index(column)
+    return float([r[i] for r in rows if r[i]][-1])
+
+
+@pytest.mark.parametrize("model", ["vae", "cvae"])
+def test_vae_runs_leave_pictures_held_out_bounds_and_sample_metrics(compose_cfg, model):
+    cfg = compose_cfg(*vae_fast(f"model={model}", "trainer.max_steps=30", "callbacks.held_out.every_n_steps=15",
+                                "model.iw_samples_train=20", "metrics.num_samples=100"))
+    metrics = train(cfg)
+    samples = Path(cfg.paths.output_dir) / "samples"
+    names = ["last", "reconstructions_last", "traversal_last", "interpolations_last"]
+    names += ["style_transfer_last"] if model == "cvae" else []
+    for name in names:
+        assert (samples / f"{name}.png").is_file(), name
+    header, rows = csv_rows(cfg)
+    for col in ("elbo/test", "recon/test", "kl/test", "nll_k20/test", "fid/classifier/100/train", "train/loss"):
+        assert col in header, col
+    assert sum(1 for r in rows if r[header.index("elbo/test")]) == 2  # at step 15 and at the end
+    elbo, recon, kl = (last_value(cfg, c) for c in ("elbo/test", "recon/test", "kl/test"))
+    assert abs(elbo + recon + kl) < 1e-3 * abs(elbo) and kl > 0
+    assert last_value(cfg, "nll_k20/test") < -elbo + 1.0  # L_20 >= ELBO (up to the KL's Monte-Carlo part)
+    assert "bpd_k20/test" not in header  # a Gaussian decoder is a density: no bits/dim
+    if model == "cvae":
+        assert "conditional_accuracy/classifier/100" in header
+    assert metrics["model_step"] == 30
+
+
+def test_pictures_put_inputs_above_reconstructions_and_each_class_in_a_column():
+    from genzoo.models.vae import CVAE
+    from genzoo.nets import DCGANDiscriminator, DCGANGenerator
+    from functools import partial
+
+    torch.manual_seed(0)
+    model = CVAE(partial(DCGANDiscriminator, width=8, norm="layer"), partial(DCGANGenerator, width=8, norm="layer"),
+                 data_shape=(1, 16, 16), optimizer=None, z_dim=4, num_classes=10).eval()
+    x, y = torch.rand(64, 1, 16, 16) * 2 - 1, torch.arange(64) % 10
+    pics = model.pictures((x, y), torch.Generator().manual_seed(0))
+    rec, nrow = pics["reconstructions"]
+    assert nrow == 8 and torch.equal(rec[:32], x[:32]) and len(rec) == 64
+    mu, _ = model.encode(x[:32], y[:32])
+    assert torch.allclose(rec[32:], model.mean_image(model.decode(mu, y[:32])))
+    st, nrow = pics["style_transfer"]
+    assert nrow == 11 and st.shape == (8 * 11, 1, 16, 16)
+    grid = st.view(8, 11, 1, 16, 16)
+    assert torch.equal(grid[:, 0], x[:8])
+    mu8, _ = model.encode(x[:8], y[:8])
+    assert torch.allclose(grid[2, 1 + 7], model.mean_image(model.decode(mu8[2:3], torch.tensor([7])))[0], atol=1e-6)
+    trav, nrow = pics["traversal"]
+    assert trav.shape == (64, 1, 16, 16) and nrow == 8
+    assert pics["interpolations"][0].shape == (8 * 10, 1, 16, 16)
+
+
+def final_state(cfg):
+    return torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=False)
+
+
+@pytest.mark.parametrize("model,extra", [("vae", ["model.likelihood=bernoulli", "data.binarize=dynamic"]),
+                                         ("cvae", ["model.kl_warmup_steps=10"])])
+def test_vae_resume_matches_uninterrupted_run(compose_cfg, model, extra):
+    """20 steps, stop, resume, 20 more == 40 uninterrupted; 40 crosses the epoch end (25 batches). The
+    Bernoulli run binarises dynamically (the draws come from the restored RNG); the CVAE warms up its KL."""
+    common = [*vae_fast(f"model={model}", *extra), "callbacks.model_checkpoint.every_n_steps=20", "metrics=none",
+              "callbacks.held_out.every_n_steps=20", "model.iw_samples_train=5", "trainer.max_steps=40"]
+    full = compose_cfg(*common, name="full")
+    train(full)
+    resumed = compose_cfg(*common, f"ckpt_path={Path(full.paths.output_dir) / 'checkpoints' / 'g0000020.ckpt'}",
+                          name="resumed")
+    train(resumed)
+    a, b = final_state(full), final_state(resumed)
+    assert b["genzoo"]["counters"]["model_step"] == 40 and b["global_step"] == a["global_step"] == 40
+    for name, t in a["state_dict"].items():
+        assert torch.equal(t, b["state_dict"][name]), name
+    assert last_value(full, "elbo/test") == last_value(resumed, "elbo/test")
+    other = compose_cfg(*common, "seed=1", name="other")
+    train(other)
+    assert not torch.equal(final_state(other)["state_dict"]["decoder.net.0.weight"], a["state_dict"]["decoder.net.0.weight"])
+
+
+def test_vae_bf16_mixed_precision_trains(compose_cfg):
+    losses = {}
+    for precision in ("32-true", "bf16-mixed"):
+        cfg = compose_cfg(*vae_fast("model=vae", f"trainer.precision={precision}", "trainer.max_steps=1", "metrics=none",
+                                    "model.iw_samples_train=5"), name=precision)
+        metrics = train(cfg)
+        assert all(math.isfinite(v) for v in metrics.values()), metrics
+        losses[precision] = torch.tensor([metrics["train/loss"], metrics["train/kl"]])
+    assert not torch.equal(losses["32-true"], losses["bf16-mixed"])
+    assert torch.allclose(losses["32-true"], losses["bf16-mixed"], rtol=0.05)
+
+
+def test_eval_reports_the_importance_weighted_nll_with_the_k_asked_for(compose_cfg, tmp_path):
+    import json
+
+    from omegaconf import OmegaConf
+
+    import eval as eval_cli
+
+    cfg = compose_cfg(*vae_fast("model=vae", "trainer.max_steps=10", "metrics=none", "model.iw_samples_train=5"))
+    train(cfg)
+    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    ecfg = OmegaConf.create({"ckpt_path": str(ckpt), "seed": 0, "device": "cpu", "wandb_mode": "disabled",
+                             "wandb_project": "genzoo", "paths": {"output_dir": str(tmp_path), "cache_dir": str(tmp_path)},
+                             "metrics": {"extractor": None, "num_samples": None, "split": None,
+                                         "inception_weights": None, "cache_dir": None},
+                             "held_out": {"batch_size": 64, "max_examples": 40, "iw_samples": 200}})
+    out = eval_cli.evaluate(ecfg)
+    assert set(out) == {"elbo/test/40", "recon/test/40", "kl/test/40", "nll_k200/test/40"}
+    assert out["nll_k200/test/40"] < -out["elbo/test/40"] + 1.0
+    assert json.loads(ckpt.with_suffix(".eval.json").read_text())["protocol"]["importance_samples"] == 200
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["vae", "cvae"])
+def test_vae_ddp_two_cpu_processes(tmp_path, model):
+    """Both ranks train one model (plain DDP: every parameter gets a gradient each step) and average the
+    held-out bounds over their shares of the split; the CVAE's sample metric gathers labels too."""
+    from conftest import run_cli
+
+    r = run_cli("debug=quick", *vae_fast(f"model={model}"), "trainer.max_steps=6", "trainer.devices=2",
+                "trainer.accelerator=cpu", "metrics.num_samples=100", "model.iw_samples_train=10",
+                cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (run,) = sorted((tmp_path / "outputs" / "train" / "runs").glob("*"))
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["genzoo"]["counters"]["model_step"] == 6 and ckpt["global_step"] == 6
+    header, *rows = (run / "csv" / "metrics.csv").read_text().splitlines()
+    cols = header.split(",")
+    for col in ["nll_k10/test", "elbo/test"] + (["conditional_accuracy/classifier/100"] if model == "cvae" else []):
+        assert any(row.split(",")[cols.index(col)] for row in rows), col
+    assert (run / "samples" / "reconstructions_last.png").is_file()
