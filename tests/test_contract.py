@@ -22,7 +22,7 @@ from genzoo.models.base import GenerativeModule
 from genzoo.sampling import conditions, draw_share, grid_inputs, interpolation_noise, random_grid
 from genzoo.training import train
 
-FAMILIES = ["gan", "wgan", "wgan_gp", "fgan", "cgan"]
+FAMILIES = ["gan", "wgan", "wgan_gp", "fgan", "cgan", "vae", "cvae"]
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,8 @@ def test_grid_is_redrawn_identically_from_the_contract(trained, family, tmp_path
 @pytest.mark.parametrize("family", FAMILIES)
 def test_sample_cli_redraws_the_training_grid_and_interpolates(trained, family, tmp_path):
     """sample.py's own code (in process): fixed.png is the run's last grid; interpolation.png has
-    pairs x steps cells (every adversarial family has a latent)."""
+    pairs x steps cells (every adversarial family and the VAE have a latent); the family's own
+    pictures are redrawn too."""
     import sample as sample_cli
     from genzoo.training import compose_config
 
@@ -78,6 +79,26 @@ def test_sample_cli_redraws_the_training_grid_and_interpolates(trained, family, 
     last = Path(cfg.paths.output_dir) / "samples" / "last.png"
     assert Image.open(tmp_path / "fixed.png").tobytes() == Image.open(last).tobytes()
     assert Image.open(tmp_path / "interpolation.png").size == (5 * 17 + 1, 3 * 17 + 1)
+    _, _, model, _ = load(cfg)
+    for name in model.picture_names:
+        assert (tmp_path / f"{name}.png").is_file(), name
+
+
+@pytest.mark.parametrize("family", ["vae", "cvae"])
+def test_eval_path_reproduces_the_training_held_out_bounds(trained, family):
+    """eval's held-out path, asked for the k the run used in training, gives the numbers the run logged
+    at its end (the held-out codes come from a private seed); eval's own default k is 5,000."""
+    from genzoo.metrics.held_out import held_out_average
+
+    cfg, logged = trained[family]
+    _, dm, model, _ = load(cfg)
+    k = cfg.model.iw_samples_train
+    assert model.importance_samples == cfg.model.iw_samples == 5000  # outside training: the evaluation k
+    model.iw_samples = k
+    again = held_out_average(model, dm, cfg.callbacks.held_out.batch_size)
+    assert set(again) == {"elbo/test", "recon/test", "kl/test", f"nll_k{k}/test"}
+    for name, v in again.items():
+        assert v == pytest.approx(logged[name], rel=1e-6), name
 
 
 @pytest.mark.parametrize("family", FAMILIES)

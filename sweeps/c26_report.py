@@ -1,0 +1,94 @@
+"""The C26 table and figure: are VAE samples blurrier than GAN samples, in numbers?
+
+    python sweeps/c26_report.py outputs/c26_vae_vs_gan/multiruns/<time> [--out sweeps/results] [--n 1000]
+
+For each run of the ``c26_vae_vs_gan`` sweep: its model steps in the budget and its final FID (from its
+CSV), and the sharpness of ``--n`` samples drawn through the family contract against as many held-out
+real images (``genzoo.metrics.sharpness``: gradient magnitude and high-frequency energy, as ratios to
+the real images'). Writes ``c26_comparison.md`` (per run, and mean per model) and
+``c26_vae_vs_gan.png`` (real images, then one seed's samples of each model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+import torch
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+
+def final_csv_metrics(run: Path) -> dict[str, float]:
+    out: dict[str, float] = {}
+    with open(run / "csv" / "metrics.csv") as f:
+        for row in csv.DictReader(f):
+            out.update({k: float(v) for k, v in row.items() if v not in ("", None)})
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("root", type=Path)
+    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    p.add_argument("--n", type=int, default=1000)
+    args = p.parse_args()
+
+    from genzoo.evaluation import load_run
+    from genzoo.metrics.sharpness import sharpness
+    from genzoo.sampling import draw_share
+
+    rows, pictures, real = [], {}, None
+    for ov in sorted(args.root.rglob(".hydra/overrides.yaml")):
+        o = dict(x.split("=", 1) for x in yaml.safe_load(ov.read_text()) or [])
+        run = ov.parent.parent
+        ckpt = run / "checkpoints" / "last.ckpt"
+        if not ckpt.is_file():
+            continue
+        _, dm, model, _ = load_run(str(ckpt))
+        if real is None:
+            real = dm.sample_real(args.n, split="test")
+        samples, _ = draw_share(model, args.n, seed=0)
+        m = final_csv_metrics(run)
+        fid = next((v for k, v in m.items() if k.startswith("fid/")), float("nan"))
+        fid_key = next((k for k in m if k.startswith("fid/")), "fid")
+        rows.append({"model": o["+objective"], "seed": int(o.get("seed", 0)), "model_steps": int(model.model_step),
+                     fid_key: fid, **sharpness(samples, real)})
+        pictures.setdefault(o["+objective"], samples[:64])
+    if not rows:
+        raise SystemExit(f"No finished runs (checkpoints/last.ckpt) under {args.root}.")
+    args.out.mkdir(parents=True, exist_ok=True)
+    keys = [k for k in rows[0] if k not in ("model", "seed")]
+    lines = ["| model | seed | " + " | ".join(keys) + " |", "|---" * (len(keys) + 2) + "|"]
+    for r in sorted(rows, key=lambda r: (r["model"], r["seed"])):
+        lines.append(f"| {r['model']} | {r['seed']} | " + " | ".join(f"{r[k]:.4g}" for k in keys) + " |")
+    lines += ["", "Mean over seeds:", "", "| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for name in sorted({r["model"] for r in rows}):
+        mine = [r for r in rows if r["model"] == name]
+        lines.append(f"| {name} | " + " | ".join(f"{sum(r[k] for r in mine) / len(mine):.4g}" for k in keys) + " |")
+    (args.out / "c26_comparison.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from torchvision.utils import make_grid
+
+    panels = [("real (held out)", real[:64])] + sorted(pictures.items())
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4.3), dpi=100)
+    for ax, (title, imgs) in zip(axes, panels):
+        grid = make_grid(imgs.clamp(-1, 1) * 0.5 + 0.5, nrow=8, padding=1)
+        ax.imshow(grid.permute(1, 2, 0).numpy())
+        ax.set_title(title)
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(args.out / "c26_vae_vs_gan.png")
+    print(f"Wrote {args.out / 'c26_comparison.md'} and {args.out / 'c26_vae_vs_gan.png'}")
+
+
+if __name__ == "__main__":
+    main()
