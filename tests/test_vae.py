@@ -143,6 +143,26 @@ def test_linear_gaussian_vae_bounds_match_the_exact_marginal_likelihood():
     assert abs(bound[5000] - float(log_px.mean())) < 0.003, (bound[5000], float(log_px.mean()))
 
 
+def test_training_objectives_elbo_with_warmup_and_iwae():
+    """The ELBO objective is recon + beta_t KL with beta_t = beta min(1, (step + 1) / warm-up); the IWAE
+    objective with k samples is -L_k, which on the linear-Gaussian VAE at k = 2,000 is -log p(x)."""
+    vae, W, b, s, _ = linear_gaussian_vae()
+    g = torch.Generator().manual_seed(0)
+    x = (torch.randn(256, 2, generator=g, dtype=torch.double) @ W.T + b).view(256, 1, 2, 2)
+    log_px = torch.distributions.MultivariateNormal(
+        b, W @ W.T + s**2 * torch.eye(4, dtype=torch.double)).log_prob(x.flatten(1)).mean()
+    vae.beta, vae.kl_warmup_steps, vae.model_step = 2.0, 10, 4
+    assert vae.kl_weight() == pytest.approx(2.0 * 5 / 10)
+    out = {k: float(v) for k, v in vae.objective_terms(x).items()}
+    assert out["loss"] == pytest.approx(out["recon"] + 1.0 * out["kl"], rel=1e-12)
+    assert out["elbo"] == pytest.approx(-(out["recon"] + out["kl"]), rel=1e-12)
+    vae.model_step = 50
+    assert vae.kl_weight() == 2.0
+    vae.beta, vae.kl_warmup_steps, vae.objective, vae.train_samples = 1.0, 0, "iwae", 2000
+    iwae = vae.objective_terms(x)
+    assert abs(float(iwae["loss"]) + float(log_px)) < 0.01 < -out["elbo"] + float(log_px)
+
+
 def test_iw_bound_in_chunks_equals_one_pass(monkeypatch):
     """k samples drawn in chunks of the decoder budget give the bound of the same samples in one pass."""
     import genzoo.models.vae as vae_mod

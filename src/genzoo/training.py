@@ -85,6 +85,18 @@ def model_class(cfg: DictConfig) -> type[GenerativeModule]:
     return cls
 
 
+def net_options(keys: tuple[str, ...]) -> list[str]:
+    """The ``net=`` options of this config tree whose nets are ``keys``."""
+    import yaml
+
+    out = []
+    for path in sorted((CONFIG_DIR / "net").glob("*.yaml")):
+        top = {k for k in (yaml.safe_load(path.read_text()) or {}) if k != "defaults"}
+        if top == set(keys):
+            out.append(path.stem)
+    return out
+
+
 def build_model(cfg: DictConfig, datamodule) -> GenerativeModule:
     """Instantiate the model with what its family declares (``net_keys``, ``uses_loss``), plus the
     data's shape and class count; the resolved run config goes into every checkpoint."""
@@ -93,8 +105,12 @@ def build_model(cfg: DictConfig, datamodule) -> GenerativeModule:
     parts: dict[str, Any] = {}
     net_cfg = cfg.get("net") or {}
     if set(net_cfg) != set(cls.net_keys):
+        fitting = net_options(cls.net_keys)
         raise ConfigError(f"model={name} takes nets {', '.join(cls.net_keys) or '(none)'}, but the net= config gives "
-                          f"{', '.join(net_cfg) or '(none)'}. Choose a net= option made for model={name}.")
+                          f"{', '.join(net_cfg) or '(none)'}. Choose a net= option made for model={name}"
+                          + (f": {', '.join(f'net={o}' for o in fitting)}" if fitting else "")
+                          + (" (data=toy2d chooses net=mlp, for the adversarial families)"
+                             if len(datamodule.shape) == 1 else "") + ".")
     for key in cls.net_keys:
         parts[key] = instantiate(net_cfg[key])
     if cls.uses_loss:
