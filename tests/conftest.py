@@ -28,13 +28,15 @@ FAST = [
 ]
 SMALL_DCGAN = ["net.generator.width=8", "net.discriminator.width=8"]
 SMALL_VAE = ["net.encoder.width=8", "net.decoder.width=8"]
+SMALL_PIXELCNN = ["net.network.hidden=8", "net.network.layers=2", "net.network.out_hidden=8"]
 
 
 def fast(*overrides: str) -> list[str]:
     """FAST + small conv widths (the GAN's or the VAE's nets; none with MLP nets) + the given overrides."""
     mlp = any(o in ("net=mlp", "net=vae_mlp", "data=toy2d") or o.startswith("experiment=gan_toy2d") for o in overrides)
     vae = any(o in ("model=vae", "model=cvae") for o in overrides)
-    return [*FAST, *([] if mlp else SMALL_VAE if vae else SMALL_DCGAN), *overrides]
+    small = SMALL_PIXELCNN if "model=pixelcnn" in overrides else SMALL_VAE if vae else SMALL_DCGAN
+    return [*FAST, *([] if mlp else small), *overrides]
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from genzoo.models.base import GenerativeModule
 from genzoo.sampling import conditions, draw_share, grid_inputs, interpolation_noise, random_grid
 from genzoo.training import train
 
-FAMILIES = ["gan", "wgan", "wgan_gp", "fgan", "cgan", "vae", "cvae"]
+FAMILIES = ["gan", "wgan", "wgan_gp", "fgan", "cgan", "vae", "cvae", "pixelcnn"]
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +66,8 @@ def test_grid_is_redrawn_identically_from_the_contract(trained, family, tmp_path
 @pytest.mark.parametrize("family", FAMILIES)
 def test_sample_cli_redraws_the_training_grid_and_interpolates(trained, family, tmp_path):
     """sample.py's own code (in process): fixed.png is the run's last grid; interpolation.png has
-    pairs x steps cells (every adversarial family and the VAE have a latent); the family's own
-    pictures are redrawn too."""
+    pairs x steps cells where the family has a latent (the adversarial ones, the VAE; not PixelCNN); the
+    family's own pictures are redrawn too."""
     import sample as sample_cli
     from genzoo.training import compose_config
 
@@ -78,8 +78,11 @@ def test_sample_cli_redraws_the_training_grid_and_interpolates(trained, family, 
     sample_cli.draw(scfg)
     last = Path(cfg.paths.output_dir) / "samples" / "last.png"
     assert Image.open(tmp_path / "fixed.png").tobytes() == Image.open(last).tobytes()
-    assert Image.open(tmp_path / "interpolation.png").size == (5 * 17 + 1, 3 * 17 + 1)
     _, _, model, _ = load(cfg)
+    if model.latent_key is None:  # PixelCNN: nothing to interpolate
+        assert not (tmp_path / "interpolation.png").exists()
+    else:
+        assert Image.open(tmp_path / "interpolation.png").size == (5 * 17 + 1, 3 * 17 + 1)
     for name in model.picture_names:
         assert (tmp_path / f"{name}.png").is_file(), name
 
@@ -87,7 +90,8 @@ def test_sample_cli_redraws_the_training_grid_and_interpolates(trained, family, 
 @pytest.mark.parametrize("family", ["vae", "cvae"])
 def test_eval_path_reproduces_the_training_held_out_bounds(trained, family):
     """eval's held-out path, asked for the k the run used in training, gives the numbers the run logged
-    at its end (the held-out codes come from a private seed); eval's own default k is 5,000."""
+    at its end, with another batch size and split over two ranks too (each example's codes come from a
+    private seed of its own); eval's own default k is 5,000."""
     from genzoo.metrics.held_out import held_out_average
 
     cfg, logged = trained[family]
@@ -95,10 +99,15 @@ def test_eval_path_reproduces_the_training_held_out_bounds(trained, family):
     k = cfg.model.iw_samples_train
     assert model.importance_samples == cfg.model.iw_samples == 5000  # outside training: the evaluation k
     model.iw_samples = k
-    again = held_out_average(model, dm, cfg.callbacks.held_out.batch_size)
+    again = held_out_average(model, dm, 64)  # the run used batches of cfg.callbacks.held_out.batch_size (256)
+    assert cfg.callbacks.held_out.batch_size != 64
     assert set(again) == {"elbo/test", "recon/test", "kl/test", f"nll_k{k}/test"}
     for name, v in again.items():
         assert v == pytest.approx(logged[name], rel=1e-6), name
+    n = len(dm.dataset("test"))
+    shares = [(held_out_average(model, dm, 32, world=2, rank=r), len(range(r, n, 2))) for r in (0, 1)]
+    for name, v in again.items():
+        assert sum(m[name] * c for m, c in shares) / n == pytest.approx(v, rel=1e-6), name
 
 
 @pytest.mark.parametrize("family", FAMILIES)

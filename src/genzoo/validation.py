@@ -52,6 +52,12 @@ RULES: list[tuple[str, tuple[Any, str], bool]] = [
     ("model.iw_samples", _int(1), False),
     ("model.iw_samples_train", _int(1), False),
     ("model.gaussian_std", _positive(), True),
+    ("model.levels", _int(2), False),
+    ("model.temperature", _positive(), False),
+    ("model.completions_per_image", _int(1), False),
+    ("net.network.hidden", _int(1), False),
+    ("net.network.layers", _int(1), False),
+    ("net.network.out_hidden", _int(1), False),
     ("net.*.width", _int(1), False),
     ("net.*.hidden", _int(1), False),
     ("net.*.depth", _int(0), False),
@@ -94,6 +100,9 @@ def validate(cfg: DictConfig) -> None:
     if flat.get("model.likelihood") == "bernoulli" and flat.get("data.binarize", "none") == "none":
         problems.append("model.likelihood=bernoulli models binary pixels, but data.binarize=none gives grey ones: set "
                         "data.binarize=dynamic (the IWAE protocol) or static, or use model.likelihood=logistic|gaussian")
+    if flat.get("model.levels") == 2 and flat.get("data.binarize", "none") == "none":
+        problems.append("model.levels=2 models binary pixels, but data.binarize=none gives grey ones: set "
+                        "data.binarize=static (the PixelRNN paper's MNIST protocol) or dynamic, or use model.levels=256")
     if problems:
         raise ConfigError("; ".join(problems) + ". Fix the value on the command line (for example "
                           f"{problems[0].split('=')[0]}=<value>).")

@@ -22,6 +22,7 @@ picture of a VAE, and what its sample metrics score.
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Callable, Sequence
 
 import torch
@@ -39,14 +40,27 @@ from genzoo.sampling import interpolate
 OBJECTIVES = ("elbo", "iwae")
 #: rows (samples x examples) the decoder sees at once when estimating the importance-weighted bound
 IW_ROWS = 8192
-#: seed of the codes drawn for held-out estimates (the same draws every time: curves compare like with like,
-#: and evaluation never touches the training RNG)
+#: seed of the codes drawn for held-out estimates, mixed with each example's content (the same draws every
+#: time: curves compare like with like, and evaluation never touches the training RNG)
 HELD_OUT_NOISE_SEED = 9173
 
 
 def at_least_float32(t: torch.Tensor) -> torch.Tensor:
     """bf16/fp16 outputs (autocast) -> float32 for the likelihoods and bounds; float64 stays float64."""
     return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+def example_generators(x: torch.Tensor, y: torch.Tensor | None = None) -> list[torch.Generator]:
+    """One generator per example, seeded by its content (and class): an example's held-out codes are the
+    same whatever the batch size, its place in the batch or the number of processes, so the held-out
+    average is exactly the same number every way it is computed."""
+    flat = x.detach().float().cpu().flatten(1).numpy()
+    labels = None if y is None else y.detach().cpu().tolist()
+    gens = []
+    for i, row in enumerate(flat):
+        seed = zlib.crc32(row.tobytes(), HELD_OUT_NOISE_SEED) + (0 if labels is None else 1_000_003 * (labels[i] + 1))
+        gens.append(torch.Generator(device=x.device).manual_seed(seed))
+    return gens
 
 
 class GaussianEncoder(nn.Module):
@@ -103,6 +117,9 @@ class VAE(GenerativeModule):
         if objective == "iwae" and (beta != 1.0 or kl_warmup_steps):
             raise ConfigError("model.objective=iwae is the importance-weighted bound itself: it has no KL weight. "
                               "Keep model.beta=1 and model.kl_warmup_steps=0, or use model.objective=elbo.")
+        if objective == "iwae" and train_samples < 2:
+            raise ConfigError("model.objective=iwae with model.train_samples=1 is the plain ELBO: set "
+                              "model.train_samples=k >= 2 (the IWAE paper's 5 or 50).")
         if len(data_shape) != 3:
             raise ConfigError(f"model={name} models images (C, H, W); the data has shape {tuple(data_shape)}. "
                               "Use an image dataset (data=digits|mnist5k|mnist|...).")
@@ -175,9 +192,14 @@ class VAE(GenerativeModule):
         return out.clamp(-1, 1)
 
     def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor, k: int,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
-        """k codes per example, z = exp(logvar / 2) * e + mu: (k, B, Z)."""
-        eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+                       generator: torch.Generator | list[torch.Generator] | None = None) -> torch.Tensor:
+        """k codes per example, z = exp(logvar / 2) * e + mu: (k, B, Z). ``generator``: one for the batch,
+        or one per example (its draws then do not depend on the batch it is in)."""
+        if isinstance(generator, (list, tuple)):
+            eps = torch.stack([torch.randn((k, mu.shape[1]), generator=g, device=mu.device, dtype=mu.dtype)
+                               for g in generator], 1)
+        else:
+            eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + (0.5 * logvar).exp() * eps
 
     def _decode_samples(self, z: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
@@ -208,7 +230,7 @@ class VAE(GenerativeModule):
 
     @torch.no_grad()
     def bounds(self, x: torch.Tensor, y: torch.Tensor | None = None, k: int | None = None,
-               generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+               generator: torch.Generator | list[torch.Generator] | None = None) -> dict[str, torch.Tensor]:
         """Per-example ``elbo``, ``recon``, ``kl`` and ``nll`` (= -L_k) with k importance samples, drawn in
         chunks of at most ``IW_ROWS`` decoder rows, so k = 5,000 needs no more memory than k = 50.
         ``recon`` averages all k samples (a low-variance ELBO); ``kl`` is closed-form."""
@@ -231,8 +253,7 @@ class VAE(GenerativeModule):
     def held_out_metrics(self, batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
         x, y = batch[0], (batch[1] if self.conditional else None)
         k = self.importance_samples
-        g = torch.Generator(device=x.device).manual_seed(HELD_OUT_NOISE_SEED)
-        out = self.bounds(x, y, k, g)
+        out = self.bounds(x, y, k, example_generators(x, y))
         metrics = {"elbo": out["elbo"], "recon": out["recon"], "kl": out["kl"], f"nll_k{k}": out["nll"]}
         if self.likelihood != "gaussian":
             metrics[f"bpd_k{k}"] = out["nll"] / (math.prod(self.data_shape) * math.log(2))
@@ -250,7 +271,7 @@ class VAE(GenerativeModule):
         out["traversal"] = (self.traversal(mu, logvar, None if y is None else y[:1]), 8)
         pairs, steps = max(1, min(8, len(x) // 2)), 10
         codes = interpolate(mu[:pairs].cpu(), mu[pairs:2 * pairs].cpu(), steps, mode="linear").to(mu.device)
-        yi = None if y is None else y[:pairs].repeat_interleave(steps)
+        yi = None if y is None else y[:pairs].repeat_interleave(steps)  # CVAE: the first image's class, style moves
         out["interpolations"] = (self.mean_image(self.decode(codes, yi)), steps)
         if self.conditional:
             out["style_transfer"] = (self.style_transfer(x[:8], mu[:8]), self.num_classes + 1)
@@ -260,11 +281,12 @@ class VAE(GenerativeModule):
         """The two latent dimensions with the largest mean KL on this batch (the ones the encoder uses
         most) swept over the N(0, 1) quantiles 5%..95%, all others fixed at the first example's code:
         row i varies the first dimension, column j the second (C24)."""
-        dims = gaussian_kl(mu, logvar).mean(0).topk(2).indices
+        dims = gaussian_kl(mu, logvar).mean(0).topk(min(2, mu.shape[1])).indices
         values = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, side)).to(mu.device)
         z = mu[:1].repeat(side * side, 1)
         z[:, dims[0]] = values.repeat_interleave(side)
-        z[:, dims[1]] = values.repeat(side)
+        if len(dims) > 1:  # a one-dimensional latent: every column is the same sweep
+            z[:, dims[1]] = values.repeat(side)
         return self.mean_image(self.decode(z, None if y is None else y.expand(side * side)))
 
     def style_transfer(self, x: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
@@ -296,6 +318,7 @@ class VAE(GenerativeModule):
         x = batch[0]
         y = batch[1] if self.conditional and len(batch) > 1 else None
         saved = self.buffer_snapshot(self.encoder, self.decoder)
+        kl_weight = self.kl_weight()  # this step's (model_step advances below)
         out = self.objective_terms(x, y)
         opt.zero_grad(set_to_none=True)
         if self.finite_or_skip("model", "loss", out["loss"], saved):
@@ -307,7 +330,7 @@ class VAE(GenerativeModule):
             sch.step()
         metrics = {f"train/{k}": v.detach() for k, v in out.items()}
         if self.kl_warmup_steps:
-            metrics["train/kl_weight"] = torch.tensor(self.kl_weight())
+            metrics["train/kl_weight"] = torch.tensor(kl_weight)
         self.log_step(metrics)
 
 

@@ -1,0 +1,244 @@
+"""The autoregressive family (PixelCNN, Gated PixelCNN): causality, normalisation, maximum likelihood
+= minimum KL (C4), sampling (C20), completion (C22), then short runs through the spine."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from functools import partial
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import FAST
+from genzoo.errors import ConfigError
+from genzoo.models.pixelcnn import PixelCNNModel
+from genzoo.nets import pixel_net
+from genzoo.training import train
+
+KINDS = ["plain", "gated"]
+from conftest import SMALL_PIXELCNN as TINY  # noqa: E402
+
+
+def tiny_model(kind: str, shape=(1, 3, 3), levels: int = 2, hidden: int = 8, layers: int = 2) -> PixelCNNModel:
+    net = partial(pixel_net, kind=kind, hidden=hidden, layers=layers, out_hidden=16, kernel=3)
+    return PixelCNNModel(net, data_shape=shape, optimizer=partial(torch.optim.Adam, lr=3e-3), levels=levels)
+
+
+def receptive_field(net, size: int) -> dict[tuple[int, int], set[tuple[int, int]]]:
+    """For each output pixel, the input pixels its logits have a non-zero gradient with respect to."""
+    out = {}
+    for i, j in itertools.product(range(size), repeat=2):
+        x = torch.randn(1, 1, size, size, dtype=torch.double, requires_grad=True)
+        net(x)[0, :, 0, i, j].sum().backward()
+        g = x.grad[0, 0]
+        out[(i, j)] = {(a, b) for a, b in itertools.product(range(size), repeat=2) if g[a, b] != 0}
+    return out
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_causality_no_pixel_sees_itself_or_later_pixels(kind):
+    """The gradient of pixel (i, j)'s logits w.r.t. every input pixel at or after (i, j) in raster order
+    is exactly zero. Receptive field on 7x7 (7x7 mask-A layer / 5x5 gated layers, 4 more layers):
+    Gated PixelCNN reaches every earlier pixel; plain PixelCNN misses pixels above and to the right
+    (its blind spot)."""
+    torch.manual_seed(0)
+    net = pixel_net((1, 7, 7), 2, kind=kind, hidden=8, layers=4, out_hidden=8, kernel=5).double()
+    field = receptive_field(net, 7)
+    for (i, j), seen in field.items():
+        assert all((a, b) < (i, j) for a, b in seen), ((i, j), sorted(p for p in seen if p >= (i, j)))
+    unreached = {(i, j): {(a, b) for a, b in itertools.product(range(7), repeat=2) if (a, b) < (i, j)} - seen
+                 for (i, j), seen in field.items()}
+    if kind == "gated":
+        assert not any(unreached.values())
+    else:
+        blind = unreached[(6, 2)]
+        assert blind and all(a < 6 and b > 2 for a, b in blind), sorted(blind)  # above and to the right
+
+
+def test_colour_images_are_refused_with_the_fix():
+    with pytest.raises(ConfigError, match="one value per pixel"):
+        pixel_net((3, 32, 32), 256)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_probabilities_over_all_512_binary_3x3_images_sum_to_one(kind):
+    torch.manual_seed(1)
+    model = tiny_model(kind).double()
+    images = torch.tensor(list(itertools.product([-1.0, 1.0], repeat=9)), dtype=torch.double).view(512, 1, 3, 3)
+    with torch.no_grad():
+        total = model.log_prob(images).exp().sum().item()
+    assert total == pytest.approx(1.0, abs=1e-9)
+
+
+def template_distribution():
+    """Three 3x3 templates, each pixel flipped with probability 0.1: p(x) exactly, for all 512 images."""
+    templates = torch.tensor([[1, 1, 1, 0, 0, 0, 0, 0, 0], [1, 0, 0, 1, 0, 0, 1, 0, 0], [1, 0, 0, 0, 1, 0, 0, 0, 1]],
+                             dtype=torch.double)
+    weights = torch.tensor([0.5, 0.3, 0.2], dtype=torch.double)
+    images = torch.tensor(list(itertools.product([0, 1], repeat=9)), dtype=torch.double)
+    flips = (images.unsqueeze(1) != templates.unsqueeze(0)).sum(-1)
+    p = (weights * 0.1**flips * 0.9 ** (9 - flips)).sum(1)
+    return (images * 2 - 1).view(512, 1, 3, 3), p
+
+
+def test_c4_maximum_likelihood_is_minimum_kl_to_the_data():
+    """C4: on a known distribution over 3x3 binary images, the model's held-out NLL minus the data's exact
+    entropy is KL(p_data || p_model) computed by enumeration (the NLL on 20,000 held-out draws, within
+    their sampling error), and training by maximum likelihood drives that KL towards 0."""
+    torch.manual_seed(2)
+    images, p = template_distribution()
+    entropy = float(-(p * p.log()).sum())
+    model = tiny_model("gated", hidden=16, layers=3).double()
+    g = torch.Generator().manual_seed(0)
+
+    def kl() -> float:
+        with torch.no_grad():
+            return float((p * (p.log() - model.log_prob(images))).sum())
+
+    def draws(n: int) -> torch.Tensor:
+        return images[torch.multinomial(p, n, replacement=True, generator=g)]
+
+    held_out = draws(20_000)
+
+    def check_reported_nll() -> None:
+        with torch.no_grad():
+            nll = -model.log_prob(held_out)
+        spread = 4 * float(nll.std()) / math.sqrt(len(nll))
+        assert float(nll.mean()) - entropy == pytest.approx(kl(), abs=spread)
+
+    check_reported_nll()
+    before = kl()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(400):
+        loss = -model.log_prob(draws(256)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    check_reported_nll()
+    assert before > 0.3 and kl() < 0.05 * before, (before, kl())
+
+
+def test_c20_argmax_repeats_one_image_sampling_gives_many():
+    torch.manual_seed(3)
+    images, p = template_distribution()
+    model = tiny_model("gated", hidden=16, layers=3).double()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(300):
+        batch = images[torch.multinomial(p, 256, replacement=True, generator=g)]
+        loss = -model.log_prob(batch).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.sample_mode = "argmax"
+    argmax = model.sample(64, generator=torch.Generator().manual_seed(1))
+    assert len(torch.unique(argmax.view(64, -1), dim=0)) == 1
+    model.sample_mode = "sample"
+    sampled = model.sample(512, generator=torch.Generator().manual_seed(1))
+    assert len(torch.unique(sampled.view(512, -1), dim=0)) > 20
+    # and the samples follow the model: the share of the most likely template is near its probability
+    top = images[p.argmax()].view(-1)
+    share = (sampled.view(512, -1) == top).all(1).double().mean().item()
+    with torch.no_grad():
+        q_top = model.log_prob(images[p.argmax()].unsqueeze(0)).exp().item()
+    assert share == pytest.approx(q_top, abs=4 * math.sqrt(q_top * (1 - q_top) / 512))
+
+
+def test_sampling_uses_the_noise_it_is_given_and_completion_keeps_the_visible_rows():
+    torch.manual_seed(4)
+    model = tiny_model("gated", shape=(1, 6, 6), levels=4).eval()
+    noise = model.draw_noise(5, torch.Generator().manual_seed(0))
+    a, b = model.sample(noise=noise), model.sample(noise=noise)
+    assert torch.equal(a, b) and torch.equal(a.unique(), model.to_values(torch.arange(4)))  # every level, only levels
+    x = torch.rand(8, 1, 6, 6) * 2 - 1
+    pics = model.pictures((x,), torch.Generator().manual_seed(0))
+    assert set(pics) == {"completion_50", "completion_75"}
+    grid, nrow = pics["completion_75"]
+    assert nrow == 5 and grid.shape == (8 * 5, 1, 6, 6)
+    rows = grid.view(8, 5, 1, 6, 6)
+    assert torch.equal(rows[:, 4], x)  # the original last
+    assert (rows[:, 0, :, 2:] == 0).all()  # the hidden 75% (rows 2..5 of 6) shown grey
+    visible = model.to_values(model.to_levels(x[:, :, :2]))
+    for c in (1, 2, 3):  # completions keep the visible rows (as levels) and fill the rest
+        assert torch.equal(rows[:, c, :, :2], visible)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["model.levels=2"], "data.binarize=static"),
+    (["model.sample_mode=greedy"], "model.sample_mode='greedy'"),
+    (["net.network.kind=lstm"], "Unknown net.network.kind"),
+    (["model.temperature=0"], "model.temperature=0 must be a number > 0"),
+])
+def test_pixelcnn_misconfigurations_are_explained(compose_cfg, overrides, message):
+    cfg = compose_cfg(*FAST, "model=pixelcnn", *overrides)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        train(cfg)
+
+
+# --- short runs through the spine -----------------------------------------------------------------------
+def csv_last(cfg, column: str) -> float:
+    header, *rows = (Path(cfg.paths.output_dir) / "csv" / "metrics.csv").read_text().splitlines()
+    i = header.split(",").index(column)
+    return float([r.split(",")[i] for r in rows if r.split(",")[i]][-1])
+
+
+@pytest.mark.parametrize("kind,extra", [("gated", []), ("plain", ["model.levels=2", "data.binarize=dynamic"])])
+def test_pixelcnn_runs_leave_samples_completions_and_held_out_nll(compose_cfg, kind, extra):
+    cfg = compose_cfg(*FAST, "model=pixelcnn", *TINY, f"net.network.kind={kind}", *extra, "trainer.max_steps=20",
+                      "callbacks.held_out.every_n_steps=10", "metrics.num_samples=50", "data.size=8",
+                      "callbacks.sample_grid.num_samples=16", "callbacks.sample_grid.nrow=4")
+    metrics = train(cfg)
+    samples = Path(cfg.paths.output_dir) / "samples"
+    for name in ("last", "completion_50_last", "completion_75_last"):
+        assert (samples / f"{name}.png").is_file(), name
+    nll, bpd = csv_last(cfg, "nll/test"), csv_last(cfg, "bpd/test")
+    levels = 2 if extra else 256
+    assert 0 < nll < 64 * math.log(levels) * 1.5 and bpd == pytest.approx(nll / (64 * math.log(2)))
+    assert metrics["model_step"] == 20 and "fid/classifier/50/train" in metrics
+
+
+def test_pixelcnn_resume_matches_uninterrupted_run(compose_cfg):
+    common = [*FAST, "model=pixelcnn", *TINY, "data.size=8", "trainer.max_steps=40", "metrics=none",
+              "callbacks.model_checkpoint.every_n_steps=20", "callbacks.held_out.every_n_steps=20",
+              "callbacks.sample_grid.every_n_steps=0", "callbacks.sample_grid.num_samples=4"]
+    full = compose_cfg(*common, name="full")
+    train(full)
+    resumed = compose_cfg(*common, f"ckpt_path={Path(full.paths.output_dir) / 'checkpoints' / 'g0000020.ckpt'}",
+                          name="resumed")
+    train(resumed)
+    load = lambda c: torch.load(Path(c.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=False)  # noqa: E731
+    a, b = load(full), load(resumed)
+    assert b["global_step"] == a["global_step"] == 40
+    for name, t in a["state_dict"].items():
+        assert torch.equal(t, b["state_dict"][name]), name
+    assert csv_last(full, "nll/test") == csv_last(resumed, "nll/test")
+
+
+def test_pixelcnn_bf16_mixed_precision_trains(compose_cfg):
+    losses = {}
+    for precision in ("32-true", "bf16-mixed"):
+        cfg = compose_cfg(*FAST, "model=pixelcnn", *TINY, "data.size=8", f"trainer.precision={precision}",
+                          "trainer.max_steps=1", "metrics=none", "callbacks.sample_grid.num_samples=4", name=precision)
+        metrics = train(cfg)
+        assert all(math.isfinite(v) for v in metrics.values()), metrics
+        losses[precision] = metrics["train/nll"]
+    assert losses["32-true"] != losses["bf16-mixed"]
+    assert losses["bf16-mixed"] == pytest.approx(losses["32-true"], rel=0.02)
+
+
+@pytest.mark.slow
+def test_pixelcnn_ddp_two_cpu_processes(tmp_path):
+    from conftest import run_cli
+
+    r = run_cli("debug=quick", *FAST, "model=pixelcnn", *TINY, "data.size=8", "trainer.max_steps=6",
+                "trainer.devices=2", "trainer.accelerator=cpu", "metrics.num_samples=20",
+                "callbacks.sample_grid.num_samples=4", cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (run,) = sorted((tmp_path / "outputs" / "train" / "runs").glob("*"))
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["genzoo"]["counters"]["model_step"] == 6
+    header, *rows = (run / "csv" / "metrics.csv").read_text().splitlines()
+    i = header.split(",").index("nll/test")
+    assert any(row.split(",")[i] for row in rows)
