@@ -13,7 +13,7 @@ import torch
 
 from conftest import FAST
 from genzoo.errors import ConfigError
-from genzoo.models.pixelcnn import PixelCNNModel
+from genzoo.models.pixelcnn import PixelCNN
 from genzoo.nets import pixel_net
 from genzoo.training import train
 
@@ -21,9 +21,9 @@ KINDS = ["plain", "gated"]
 from conftest import SMALL_PIXELCNN as TINY  # noqa: E402
 
 
-def tiny_model(kind: str, shape=(1, 3, 3), levels: int = 2, hidden: int = 8, layers: int = 2) -> PixelCNNModel:
+def tiny_model(kind: str, shape=(1, 3, 3), levels: int = 2, hidden: int = 8, layers: int = 2) -> PixelCNN:
     net = partial(pixel_net, kind=kind, hidden=hidden, layers=layers, out_hidden=16, kernel=3)
-    return PixelCNNModel(net, data_shape=shape, optimizer=partial(torch.optim.Adam, lr=3e-3), levels=levels)
+    return PixelCNN(net, data_shape=shape, optimizer=partial(torch.optim.Adam, lr=3e-3), levels=levels)
 
 
 def receptive_field(net, size: int) -> dict[tuple[int, int], set[tuple[int, int]]]:

@@ -29,7 +29,7 @@ from genzoo.models.base import GenerativeModule
 SAMPLE_MODES = ("sample", "argmax")
 
 
-class PixelCNNModel(GenerativeModule):
+class PixelCNN(GenerativeModule):
     net_keys = ("network",)
     optimizer_keys = ("optimizer",)
     held_out_metric_names = ("nll", "bpd")

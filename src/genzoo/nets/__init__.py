@@ -9,7 +9,7 @@ from genzoo.nets.conditional import (
 )
 from genzoo.nets.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_geometry
 from genzoo.nets.mlp import MLPDiscriminator, MLPGenerator
-from genzoo.nets.pixelcnn import GatedPixelCNN, MaskedConv2d, PixelCNN, pixel_net
+from genzoo.nets.pixelcnn import GatedPixelCNN, MaskedConv2d, MaskedPixelCNN, pixel_net
 from genzoo.nets.resnet import ResNetDiscriminator, ResNetGenerator
 
 __all__ = [
@@ -26,7 +26,7 @@ __all__ = [
     "ResNetGenerator",
     "GatedPixelCNN",
     "MaskedConv2d",
-    "PixelCNN",
+    "MaskedPixelCNN",
     "pixel_net",
     "dcgan_geometry",
 ]

@@ -3,7 +3,7 @@
 Both map an image (N, C, H, W) to logits (N, levels, C, H, W) where the logits at pixel (i, j)
 depend only on pixels before (i, j) in raster order (rows top to bottom, each left to right).
 
-- ``PixelCNN`` (van den Oord, Kalchbrenner, Kavukcuoglu 2016, section 3.4 and Fig. 5): a 7x7 conv
+- ``MaskedPixelCNN``: the PixelCNN of van den Oord, Kalchbrenner, Kavukcuoglu (2016, section 3.4 and Fig. 5): a 7x7 conv
   with mask A (the centre pixel excluded), residual blocks of 1x1 -> 3x3 mask B (centre included)
   -> 1x1 convs, and two 1x1 output layers. Its receptive field has a **blind spot**: pixels above
   and to the right that a stack of masked 3x3 kernels never reaches.
@@ -69,7 +69,7 @@ class _ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-class PixelCNN(nn.Module):
+class MaskedPixelCNN(nn.Module):
     """``layers`` residual blocks of width ``hidden`` (2h channels between blocks, as in the paper)."""
 
     def __init__(self, shape: Sequence[int], levels: int = 256, hidden: int = 32, layers: int = 5,
@@ -137,5 +137,5 @@ def pixel_net(shape: Sequence[int], levels: int, kind: str = "gated", **kwargs) 
         raise ConfigError(f"Unknown net.network.kind={kind!r}; choose plain (PixelCNN) or gated (Gated PixelCNN).")
     if kind == "plain":
         kwargs.pop("kernel", None)
-        return PixelCNN(shape, levels, **kwargs)
+        return MaskedPixelCNN(shape, levels, **kwargs)
     return GatedPixelCNN(shape, levels, **kwargs)
