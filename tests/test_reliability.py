@@ -97,6 +97,27 @@ def test_a_signal_leaves_a_resumable_checkpoint_and_the_resume_continues_from_it
     assert steps == sorted(set(steps)) and steps[-1] == stopped + 4, (steps, stopped, rows_before)  # no step logged twice
 
 
+@pytest.mark.slow
+def test_a_signal_stops_a_local_multirun_after_checkpointing_its_current_job(tmp_path):
+    """Hydra's basic launcher runs a sweep's jobs in one process: SIGTERM checkpoints the running job and
+    ends the command (status 75) instead of starting the next job."""
+    args = ["-m", *[q for q in QUICK if q != "debug=quick"], "logger=csv", "metrics=none", "trainer.max_steps=5000",
+            "callbacks.sample_grid.every_n_steps=10", "callbacks.model_checkpoint.every_n_steps=100000", "seed=0,1"]
+    proc = subprocess.Popen([sys.executable, str(ROOT / "src" / "train.py"), *args], cwd=tmp_path, env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    start = time.time()
+    while not list(tmp_path.glob("outputs/train/multiruns/*/0/samples/g0000020.png")):
+        assert proc.poll() is None and time.time() - start < 240, proc.stdout.read() if proc.poll() is not None else ""
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 75, out[-3000:]
+    assert "Sweep interrupted in job 0" in out and "Traceback" not in out
+    (sweep,) = tmp_path.glob("outputs/train/multiruns/*")
+    assert ckpt_step(sweep / "0" / "checkpoints" / "last.ckpt") >= 20
+    assert not (sweep / "1").exists()
+
+
 # --- crafted, truncated and foreign checkpoints -----------------------------------------------------
 
 class Payload:
