@@ -312,3 +312,35 @@ class GenerativeModule(pl.LightningModule):
                 torch.cuda.set_rng_state(s, i)
         np.random.set_state(_numpy_state_from_safe(rng["numpy"]))
         random.setstate(rng["python"])
+
+
+def at_least_float32(t: torch.Tensor) -> torch.Tensor:
+    """bf16/fp16 network outputs (autocast) -> float32 for likelihoods and bounds; float64 stays float64."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+class SingleOptimizerModule(GenerativeModule):
+    """A family trained with one optimiser (and optionally one scheduler) over all its parameters,
+    one optimiser step per model step: the likelihood families (VAE, PixelCNN). A subclass sets
+    ``self._optimizer`` and ``self._scheduler`` (the config's partials) and calls ``take_step``."""
+
+    optimizer_keys = ("optimizer",)
+    _optimizer: Any
+    _scheduler: Any = None
+
+    def configure_optimizers(self):
+        opt = self._optimizer(self.parameters())
+        return ([opt], [self._scheduler(opt)]) if self._scheduler is not None else opt
+
+    def take_step(self, loss: torch.Tensor, snapshot: list[tuple[torch.Tensor, torch.Tensor]] | None) -> None:
+        """Minimise ``loss`` by one optimiser step (skipped or stopped per ``model.nonfinite``; ``snapshot``
+        from ``buffer_snapshot`` before the forward pass), count the model step, advance the scheduler."""
+        opt = self.optimizers()
+        opt.zero_grad(set_to_none=True)
+        if self.finite_or_skip("model", "loss", loss, snapshot):
+            self.manual_backward(loss)
+        opt.step()  # a skipped step has no gradients: it changes nothing, and Lightning still counts it
+        self.model_step += 1
+        sch = self.lr_schedulers()
+        if sch is not None:
+            sch.step()

@@ -24,14 +24,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from genzoo.errors import ConfigError
-from genzoo.models.base import GenerativeModule
+from genzoo.models.base import SingleOptimizerModule, at_least_float32
 
 SAMPLE_MODES = ("sample", "argmax")
 
 
-class PixelCNN(GenerativeModule):
+class PixelCNN(SingleOptimizerModule):
     net_keys = ("network",)
-    optimizer_keys = ("optimizer",)
     held_out_metric_names = ("nll", "bpd")
 
     def __init__(
@@ -44,7 +43,7 @@ class PixelCNN(GenerativeModule):
         sample_mode: str = "sample",
         completion_fractions: Sequence[float] = (0.5, 0.75),
         completions_per_image: int = 3,
-        num_classes: int | None = None,
+        num_classes: int | None = None,  # passed to every family; PixelCNN is unconditional
         name: str = "pixelcnn",
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         nonfinite: str = "stop",
@@ -83,8 +82,7 @@ class PixelCNN(GenerativeModule):
     # --- the likelihood --------------------------------------------------------------------------------
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """(N, levels, C, H, W) logits of every pixel given the pixels before it."""
-        out = self.network(self.to_values(self.to_levels(x)).to(x.dtype))
-        return out.float() if out.dtype in (torch.float16, torch.bfloat16) else out
+        return at_least_float32(self.network(self.to_values(self.to_levels(x)).to(x.dtype)))
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact log p(x) per image, in nats."""
@@ -144,22 +142,9 @@ class PixelCNN(GenerativeModule):
         return out
 
     # --- training -------------------------------------------------------------------------------------
-    def configure_optimizers(self):
-        opt = self._optimizer(self.parameters())
-        return ([opt], [self._scheduler(opt)]) if self._scheduler is not None else opt
-
     def training_step(self, batch, batch_idx: int) -> None:
-        opt = self.optimizers()
         saved = self.buffer_snapshot(self.network)
-        nll = -self.log_prob(batch[0])
-        loss = nll.mean()
-        opt.zero_grad(set_to_none=True)
-        if self.finite_or_skip("model", "loss", loss, saved):
-            self.manual_backward(loss)
-        opt.step()
-        self.model_step += 1
-        sch = self.lr_schedulers()
-        if sch is not None:
-            sch.step()
+        loss = -self.log_prob(batch[0]).mean()
+        self.take_step(loss, saved)
         d = math.prod(self.data_shape)
         self.log_step({"train/nll": loss.detach(), "train/bpd": loss.detach() / (d * math.log(2))})

@@ -33,7 +33,7 @@ from genzoo.losses.likelihood import (
     LIKELIHOODS, RunningLogMeanExp, bernoulli_log_prob, gaussian_kl, gaussian_log_prob, log_mean_exp,
     log_weights, logistic_log_prob,
 )
-from genzoo.models.base import GenerativeModule
+from genzoo.models.base import SingleOptimizerModule, at_least_float32
 from genzoo.nets.conditional import with_label_channels
 from genzoo.sampling import interpolate
 
@@ -43,11 +43,6 @@ IW_ROWS = 8192
 #: seed of the codes drawn for held-out estimates, mixed with each example's content (the same draws every
 #: time: curves compare like with like, and evaluation never touches the training RNG)
 HELD_OUT_NOISE_SEED = 9173
-
-
-def at_least_float32(t: torch.Tensor) -> torch.Tensor:
-    """bf16/fp16 outputs (autocast) -> float32 for the likelihoods and bounds; float64 stays float64."""
-    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
 
 def example_generators(x: torch.Tensor, y: torch.Tensor | None = None) -> list[torch.Generator]:
@@ -81,10 +76,9 @@ class GaussianEncoder(nn.Module):
         return mu, logvar
 
 
-class VAE(GenerativeModule):
+class VAE(SingleOptimizerModule):
     latent_key = "z"
     net_keys = ("encoder", "decoder")
-    optimizer_keys = ("optimizer",)
 
     def __init__(
         self,
@@ -309,25 +303,13 @@ class VAE(GenerativeModule):
         return self.mean_image(self.decode(noise["z"], y))
 
     # --- training -----------------------------------------------------------------------------------
-    def configure_optimizers(self):
-        opt = self._optimizer(self.parameters())
-        return ([opt], [self._scheduler(opt)]) if self._scheduler is not None else opt
-
     def training_step(self, batch, batch_idx: int) -> None:
-        opt = self.optimizers()
         x = batch[0]
         y = batch[1] if self.conditional and len(batch) > 1 else None
         saved = self.buffer_snapshot(self.encoder, self.decoder)
-        kl_weight = self.kl_weight()  # this step's (model_step advances below)
+        kl_weight = self.kl_weight()  # this step's (model_step advances in take_step)
         out = self.objective_terms(x, y)
-        opt.zero_grad(set_to_none=True)
-        if self.finite_or_skip("model", "loss", out["loss"], saved):
-            self.manual_backward(out["loss"])
-        opt.step()
-        self.model_step += 1
-        sch = self.lr_schedulers()
-        if sch is not None:
-            sch.step()
+        self.take_step(out["loss"], saved)
         metrics = {f"train/{k}": v.detach() for k, v in out.items()}
         if self.kl_warmup_steps:
             metrics["train/kl_weight"] = torch.tensor(kl_weight)
