@@ -188,7 +188,7 @@ def test_iw_bound_in_chunks_equals_one_pass(monkeypatch):
 # --- data binarisation --------------------------------------------------------------------------------------
 def test_binarisation_static_is_fixed_dynamic_is_fresh_both_keep_the_grey_level_as_probability():
     from genzoo.data import Digits
-    from genzoo.data.base import Binarized, TensorImages
+    from genzoo.data.base import Binarized, TensorImages, binarized
 
     grey = TensorImages(torch.full((400, 1, 8, 8), -0.5))  # probability (x + 1) / 2 = 0.25
     static = Binarized(grey, seed=5)
@@ -196,6 +196,8 @@ def test_binarisation_static_is_fixed_dynamic_is_fresh_both_keep_the_grey_level_
     assert torch.equal(a, b) and set(a.unique().tolist()) == {-1.0, 1.0}
     assert abs((a > 0).float().mean().item() - 0.25) < 0.01
     assert torch.equal(static.__getitems__([7, 3])[0], a[[7, 3]])  # an item is the same in any batch
+    once = binarized(grey, seed=5)  # an in-memory set is binarised once, with the very same draws
+    assert isinstance(once, TensorImages) and torch.equal(once.__getitems__(list(range(400)))[0], a)
 
     dm = Digits(batch_size=64, binarize="dynamic")
     dm.trainer = SimpleNamespace(training=True)

@@ -119,9 +119,23 @@ class Binarized(Dataset):
     def __getitems__(self, idx: Sequence[int]) -> tuple[torch.Tensor, ...]:
         batch = GenDataModule.take(self.dataset, list(idx))
         x = batch[0]
-        u = torch.stack([torch.rand(x.shape[1:], generator=torch.Generator().manual_seed(self.seed * 1_000_003 + int(i)))
-                         for i in idx])
-        return (binarize(x, u), *batch[1:])
+        return (binarize(x, fixed_uniforms(idx, x.shape[1:], self.seed)), *batch[1:])
+
+
+def fixed_uniforms(idx: Sequence[int], shape: Sequence[int], seed: int) -> torch.Tensor:
+    """One uniform per pixel of each item, a function of (``seed``, item index) only."""
+    return torch.stack([torch.rand(tuple(shape), generator=torch.Generator().manual_seed(seed * 1_000_003 + int(i)))
+                        for i in idx])
+
+
+def binarized(dataset: Dataset, seed: int) -> Dataset:
+    """``dataset`` with one fixed binarisation draw per item. An in-memory set is binarised once, here
+    (stored as uint8 0/255: batches stay one indexing op); others are wrapped (``Binarized``)."""
+    if not isinstance(dataset, TensorImages):
+        return Binarized(dataset, seed)
+    x = to_unit_range(dataset.x.clone()) if dataset.x.dtype == torch.uint8 else dataset.x
+    u = fixed_uniforms(range(len(x)), x.shape[1:], seed)
+    return TensorImages(((binarize(x, u) + 1) * 127.5).to(torch.uint8), dataset.y)
 
 
 def binarize(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -197,7 +211,7 @@ class GenDataModule(pl.LightningDataModule):
                 raise ConfigError(f"data.binarize={self.binarize} binarises images; this data has shape {self.shape}. "
                                   "Set data.binarize=none.")
             if split == "test" or self.binarize == "static":
-                ds = Binarized(ds, HELD_OUT_SEED + (split == "test"))
+                ds = binarized(ds, HELD_OUT_SEED + (split == "test"))
         return ds
 
     def setup(self, stage: str | None = None) -> None:
