@@ -52,19 +52,27 @@ def finite(path: Path) -> bool:
 
 # --- preemption -----------------------------------------------------------------------------------
 
-def interrupt_a_run(tmp_path: Path, sig: int, *extra: str) -> tuple[subprocess.Popen, str, Path]:
-    """Start a long run, wait until it has done 20 model steps (its grid g0000020.png), send ``sig``
-    to its whole process group (as a scheduler or Ctrl-C does), and wait for it to end."""
-    args = [*QUICK, "metrics=none", "trainer.max_steps=5000", "callbacks.sample_grid.every_n_steps=10",
-            "callbacks.model_checkpoint.every_n_steps=100000", "trainer.log_every_n_steps=5", *extra]
+LONG_RUN = [*QUICK, "metrics=none", "trainer.max_steps=5000", "callbacks.sample_grid.every_n_steps=10",
+            "callbacks.model_checkpoint.every_n_steps=100000", "trainer.log_every_n_steps=5"]
+
+
+def signal_when(tmp_path: Path, sig: int, args: list[str], ready: str) -> tuple[subprocess.Popen, str]:
+    """Start ``python src/train.py ARGS``, wait until a file matching ``ready`` (a glob under tmp_path)
+    exists, send ``sig`` to its whole process group (as a scheduler or Ctrl-C does), wait for the end."""
     proc = subprocess.Popen([sys.executable, str(ROOT / "src" / "train.py"), *args], cwd=tmp_path, env=env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     start = time.time()
-    while not list(tmp_path.glob("outputs/train/runs/*/samples/g0000020.png")):
+    while not list(tmp_path.glob(ready)):
         assert proc.poll() is None and time.time() - start < 240, proc.stdout.read() if proc.poll() is not None else ""
         time.sleep(0.2)
     os.killpg(proc.pid, sig)
     out, _ = proc.communicate(timeout=180)
+    return proc, out
+
+
+def interrupt_a_run(tmp_path: Path, sig: int, *extra: str) -> tuple[subprocess.Popen, str, Path]:
+    """A long run, signalled once it has done 20 model steps (its grid g0000020.png)."""
+    proc, out = signal_when(tmp_path, sig, [*LONG_RUN, *extra], "outputs/train/runs/*/samples/g0000020.png")
     (run,) = tmp_path.glob("outputs/train/runs/*")
     return proc, out, run
 
@@ -101,16 +109,8 @@ def test_a_signal_leaves_a_resumable_checkpoint_and_the_resume_continues_from_it
 def test_a_signal_stops_a_local_multirun_after_checkpointing_its_current_job(tmp_path):
     """Hydra's basic launcher runs a sweep's jobs in one process: SIGTERM checkpoints the running job and
     ends the command (status 75) instead of starting the next job."""
-    args = ["-m", *[q for q in QUICK if q != "debug=quick"], "logger=csv", "metrics=none", "trainer.max_steps=5000",
-            "callbacks.sample_grid.every_n_steps=10", "callbacks.model_checkpoint.every_n_steps=100000", "seed=0,1"]
-    proc = subprocess.Popen([sys.executable, str(ROOT / "src" / "train.py"), *args], cwd=tmp_path, env=env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    start = time.time()
-    while not list(tmp_path.glob("outputs/train/multiruns/*/0/samples/g0000020.png")):
-        assert proc.poll() is None and time.time() - start < 240, proc.stdout.read() if proc.poll() is not None else ""
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGTERM)
-    out, _ = proc.communicate(timeout=180)
+    proc, out = signal_when(tmp_path, signal.SIGTERM, ["-m", *LONG_RUN, "seed=0,1"],
+                            "outputs/train/multiruns/*/0/samples/g0000020.png")
     assert proc.returncode == 75, out[-3000:]
     assert "Sweep interrupted in job 0" in out and "Traceback" not in out
     (sweep,) = tmp_path.glob("outputs/train/multiruns/*")
