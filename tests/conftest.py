@@ -35,7 +35,8 @@ def fast(*overrides: str) -> list[str]:
     """FAST + small conv widths (the GAN's or the VAE's nets; none with MLP nets) + the given overrides."""
     mlp = any(o in ("net=mlp", "net=vae_mlp", "data=toy2d") or o.startswith("experiment=gan_toy2d") for o in overrides)
     vae = any(o in ("model=vae", "model=cvae") for o in overrides)
-    small = SMALL_PIXELCNN if "model=pixelcnn" in overrides else SMALL_VAE if vae else SMALL_DCGAN
+    autoregressive = any(o in ("model=pixelcnn", "model=pixelrnn") for o in overrides)
+    small = SMALL_PIXELCNN if autoregressive else SMALL_VAE if vae else SMALL_DCGAN
     return [*FAST, *([] if mlp else small), *overrides]
 
 

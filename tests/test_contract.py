@@ -22,7 +22,7 @@ from genzoo.models.base import GenerativeModule
 from genzoo.sampling import conditions, draw_share, grid_inputs, interpolation_noise, random_grid
 from genzoo.training import train
 
-FAMILIES = ["gan", "wgan", "wgan_gp", "fgan", "cgan", "vae", "cvae", "pixelcnn"]
+FAMILIES = ["gan", "wgan", "wgan_gp", "fgan", "cgan", "vae", "cvae", "pixelcnn", "pixelrnn"]
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
-"""The autoregressive family (PixelCNN, Gated PixelCNN): causality, normalisation, maximum likelihood
-= minimum KL (C4), sampling (C20), completion (C22), then short runs through the spine."""
+"""The autoregressive family (PixelCNN, Gated PixelCNN, PixelRNN's Row LSTM and Diagonal BiLSTM):
+causality, normalisation, maximum likelihood = minimum KL (C4), sampling (C20), the cached sampler
+against the naive one, completion (C22), then short runs through the spine."""
 
 from __future__ import annotations
 
@@ -14,17 +15,30 @@ import torch
 
 from conftest import FAST
 from genzoo.errors import ConfigError
-from genzoo.models.pixelcnn import PixelCNN
-from genzoo.nets import pixel_net
+from genzoo.models.pixelcnn import PixelCNN, PixelRNN
+from genzoo.nets import pixel_net, pixel_rnn
 from genzoo.training import train
 
-KINDS = ["plain", "gated"]
+KINDS = ["plain", "gated"]  # PixelCNN's nets
+RNNS = ["row_lstm", "diagonal_bilstm"]  # PixelRNN's
+VARIANTS = KINDS + RNNS
 from conftest import SMALL_PIXELCNN as TINY  # noqa: E402
 
 
-def tiny_model(kind: str, shape=(1, 3, 3), levels: int = 2, hidden: int = 8, layers: int = 2) -> PixelCNN:
+def net_of(variant: str, shape, levels: int, hidden: int, layers: int, out_hidden: int = 16, kernel: int = 3):
+    if variant in RNNS:
+        return pixel_rnn(shape, levels, variant=variant, hidden=hidden, layers=layers, out_hidden=out_hidden)
+    return pixel_net(shape, levels, kind=variant, hidden=hidden, layers=layers, out_hidden=out_hidden, kernel=kernel)
+
+
+def tiny_model(kind: str, shape=(1, 3, 3), levels: int = 2, hidden: int = 8, layers: int = 2,
+               sampler: str = "naive") -> PixelCNN:
+    opt = partial(torch.optim.Adam, lr=3e-3)
+    if kind in RNNS:
+        net = partial(pixel_rnn, hidden=hidden, layers=layers, out_hidden=16)
+        return PixelRNN(net, data_shape=shape, optimizer=opt, levels=levels, variant=kind, sampler=sampler)
     net = partial(pixel_net, kind=kind, hidden=hidden, layers=layers, out_hidden=16, kernel=3)
-    return PixelCNN(net, data_shape=shape, optimizer=partial(torch.optim.Adam, lr=3e-3), levels=levels)
+    return PixelCNN(net, data_shape=shape, optimizer=opt, levels=levels)
 
 
 def receptive_field(net, size: int) -> dict[tuple[int, int], set[tuple[int, int]]]:
@@ -38,14 +52,22 @@ def receptive_field(net, size: int) -> dict[tuple[int, int], set[tuple[int, int]
     return out
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", VARIANTS)
 def test_causality_no_pixel_sees_itself_or_later_pixels(kind):
     """The gradient of pixel (i, j)'s logits w.r.t. every input pixel at or after (i, j) in raster order
-    is exactly zero. Receptive field on 7x7 (7x7 mask-A layer / 5x5 gated layers, 4 more layers):
-    Gated PixelCNN reaches every earlier pixel; plain PixelCNN misses pixels above and to the right
-    (its blind spot)."""
+    is exactly zero. The receptive field on 7x7 (a 7x7 mask-A layer or 5x5 gated layers, then more
+    layers):
+    - Gated PixelCNN reaches every earlier pixel.
+    - Plain PixelCNN misses pixels above and to the right (its blind spot).
+    - Row LSTM misses pixels above and to the right beyond its triangle (the paper's "triangular
+      receptive field").
+    - Diagonal BiLSTM reaches every earlier pixel but one: the last pixel of the row above is out
+      of reach of a row's first 3 pixels. No layer of row i-1 sees x(i-1, W-1) (the mask-A conv and
+      the mask-B LSTM inputs stop before it), so only the 7x7 conv reaches it from row i, 3 columns
+      wide. This is a measured property of the paper's architecture."""
     torch.manual_seed(0)
-    net = pixel_net((1, 7, 7), 2, kind=kind, hidden=8, layers=4, out_hidden=8, kernel=5).double()
+    net = net_of(kind, (1, 7, 7), 2, hidden=8 if kind in KINDS else 4, layers=4 if kind in KINDS else 3,
+                 out_hidden=8, kernel=5).double()
     field = receptive_field(net, 7)
     for (i, j), seen in field.items():
         assert all((a, b) < (i, j) for a, b in seen), ((i, j), sorted(p for p in seen if p >= (i, j)))
@@ -53,17 +75,26 @@ def test_causality_no_pixel_sees_itself_or_later_pixels(kind):
                  for (i, j), seen in field.items()}
     if kind == "gated":
         assert not any(unreached.values())
+    elif kind == "diagonal_bilstm":
+        assert unreached == {(i, j): {(i - 1, 6)} if i > 0 and j < 3 else set() for i, j in field}
     else:
-        blind = unreached[(6, 2)]
+        blind = unreached[(6, 2)] if kind == "plain" else unreached[(6, 0)]
         assert blind and all(a < 6 and b > 2 for a, b in blind), sorted(blind)  # above and to the right
 
 
-def test_colour_images_are_refused_with_the_fix():
-    with pytest.raises(ConfigError, match="one value per pixel"):
-        pixel_net((3, 32, 32), 256)
+@pytest.mark.parametrize("kind", VARIANTS)
+def test_colour_images_sum_to_one_over_all_binary_rgb_images(kind):
+    """Three channels per pixel, each a categorical given the earlier pixels: on 2x2 RGB images with
+    binary channels, the probabilities of all 2^12 images sum to 1."""
+    torch.manual_seed(6)
+    model = tiny_model(kind, shape=(3, 2, 2)).double()
+    images = torch.tensor(list(itertools.product([-1.0, 1.0], repeat=12)), dtype=torch.double).view(-1, 3, 2, 2)
+    with torch.no_grad():
+        assert model.logits(images[:1]).shape == (1, 2, 3, 2, 2)
+        assert model.log_prob(images).exp().sum().item() == pytest.approx(1.0, abs=1e-9)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", VARIANTS)
 def test_probabilities_over_all_512_binary_3x3_images_sum_to_one(kind):
     torch.manual_seed(1)
     model = tiny_model(kind).double()
@@ -84,14 +115,15 @@ def template_distribution():
     return (images * 2 - 1).view(512, 1, 3, 3), p
 
 
-def test_c4_maximum_likelihood_is_minimum_kl_to_the_data():
+@pytest.mark.parametrize("kind", VARIANTS)
+def test_c4_maximum_likelihood_is_minimum_kl_to_the_data(kind):
     """C4: on a known distribution over 3x3 binary images, the model's held-out NLL minus the data's exact
     entropy is KL(p_data || p_model) computed by enumeration (the NLL on 20,000 held-out draws, within
     their sampling error), and training by maximum likelihood drives that KL towards 0."""
     torch.manual_seed(2)
     images, p = template_distribution()
     entropy = float(-(p * p.log()).sum())
-    model = tiny_model("gated", hidden=16, layers=3).double()
+    model = tiny_model(kind, hidden=16, layers=3 if kind in KINDS else 1).double()  # one LSTM layer: faster
     g = torch.Generator().manual_seed(0)
 
     def kl() -> float:
@@ -166,14 +198,45 @@ def test_sampling_uses_the_noise_it_is_given_and_completion_keeps_the_visible_ro
         assert torch.equal(rows[:, c, :, :2], visible)
 
 
+@pytest.mark.parametrize("variant", RNNS)
+def test_cached_sampler_draws_exactly_the_naive_samplers_images(variant):
+    """With the same uniforms, the cached sampler (LSTM states carried, one column per layer for each
+    pixel) gives the naive sampler's images (whole net once per pixel), for samples and completions, on a
+    non-square image; its per-pixel logits are the full pass's."""
+    torch.manual_seed(5)
+    model = tiny_model(variant, shape=(1, 5, 6), levels=4, hidden=6, layers=2).double().eval()
+    noise = model.draw_noise(6, torch.Generator().manual_seed(0))
+    naive = model.sample(noise=noise)
+    model.sampler = "cached"
+    cached = model.sample(noise=noise)
+    assert torch.equal(cached, naive) and len(naive.unique()) == 4
+    x = model.to_values(torch.randint(0, 4, (6, 1, 5, 6))).double()
+    filled = model.complete(x, noise["u"], start_row=2)
+    model.sampler = "naive"
+    assert torch.equal(filled, model.complete(x, noise["u"], start_row=2)) and torch.equal(filled[:, :, :2], x[:, :, :2])
+    cache = model.network.incremental(x.clone())
+    full = model.network(x)[:, :, 0]
+    steps = [cache.at(i, j)[:, :, 0] for i in range(5) for j in range(6)]
+    assert torch.allclose(torch.stack(steps, -1), full.flatten(2), atol=1e-12, rtol=0)
+    with pytest.raises(RuntimeError, match="out of raster order"):
+        cache.at(0, 0)
+
+
+def test_the_cached_sampler_is_refused_where_the_net_has_none():
+    with pytest.raises(ConfigError, match="model.sampler=naive"):
+        PixelCNN(partial(pixel_net, kind="plain"), data_shape=(1, 8, 8), optimizer=None, sampler="cached")
+
+
 @pytest.mark.parametrize("overrides,message", [
     (["model.levels=2"], "data.binarize=static"),
     (["model.sample_mode=greedy"], "model.sample_mode='greedy'"),
     (["net.network.kind=lstm"], "Unknown net.network.kind"),
     (["model.temperature=0"], "model.temperature=0 must be a number > 0"),
+    (["model=pixelrnn", "model.variant=gru"], "Unknown model.variant='gru'"),
+    (["model=pixelrnn", "model.sampler=fast"], "model.sampler='fast'"),
 ])
 def test_pixelcnn_misconfigurations_are_explained(compose_cfg, overrides, message):
-    cfg = compose_cfg(*FAST, "model=pixelcnn", *overrides)
+    cfg = compose_cfg(*FAST, "model=pixelcnn", *overrides)  # a later model= wins
     with pytest.raises(ConfigError, match=re.escape(message)):
         train(cfg)
 
@@ -185,9 +248,14 @@ def csv_last(cfg, column: str) -> float:
     return float([r.split(",")[i] for r in rows if r.split(",")[i]][-1])
 
 
-@pytest.mark.parametrize("kind,extra", [("gated", []), ("plain", ["model.levels=2", "data.binarize=dynamic"])])
-def test_pixelcnn_runs_leave_samples_completions_and_held_out_nll(compose_cfg, kind, extra):
-    cfg = compose_cfg(*FAST, "model=pixelcnn", *TINY, f"net.network.kind={kind}", *extra, "trainer.max_steps=20",
+@pytest.mark.parametrize("choice,extra", [
+    (["model=pixelcnn", "net.network.kind=gated"], []),
+    (["model=pixelcnn", "net.network.kind=plain"], ["model.levels=2", "data.binarize=dynamic"]),
+    (["model=pixelrnn", "model.variant=row_lstm"], []),
+    (["model=pixelrnn", "model.variant=diagonal_bilstm"], ["model.levels=2", "data.binarize=static"]),
+])
+def test_autoregressive_runs_leave_samples_completions_and_held_out_nll(compose_cfg, choice, extra):
+    cfg = compose_cfg(*FAST, *choice, *TINY, *extra, "trainer.max_steps=20",
                       "callbacks.held_out.every_n_steps=10", "metrics.num_samples=50", "data.size=8",
                       "callbacks.sample_grid.num_samples=16", "callbacks.sample_grid.nrow=4")
     metrics = train(cfg)
@@ -200,8 +268,9 @@ def test_pixelcnn_runs_leave_samples_completions_and_held_out_nll(compose_cfg, k
     assert metrics["model_step"] == 20 and "fid/classifier/50/train" in metrics
 
 
-def test_pixelcnn_resume_matches_uninterrupted_run(compose_cfg):
-    common = [*FAST, "model=pixelcnn", *TINY, "data.size=8", "trainer.max_steps=40", "metrics=none",
+@pytest.mark.parametrize("choice", [["model=pixelcnn"], ["model=pixelrnn", "model.variant=diagonal_bilstm"]])
+def test_autoregressive_resume_matches_uninterrupted_run(compose_cfg, choice):
+    common = [*FAST, *choice, *TINY, "data.size=8", "trainer.max_steps=40", "metrics=none",
               "callbacks.model_checkpoint.every_n_steps=20", "callbacks.held_out.every_n_steps=20",
               "callbacks.sample_grid.every_n_steps=0", "callbacks.sample_grid.num_samples=4"]
     full = compose_cfg(*common, name="full")
@@ -217,10 +286,11 @@ def test_pixelcnn_resume_matches_uninterrupted_run(compose_cfg):
     assert csv_last(full, "nll/test") == csv_last(resumed, "nll/test")
 
 
-def test_pixelcnn_bf16_mixed_precision_trains(compose_cfg):
+@pytest.mark.parametrize("choice", [["model=pixelcnn"], ["model=pixelrnn", "model.variant=row_lstm"]])
+def test_autoregressive_bf16_mixed_precision_trains(compose_cfg, choice):
     losses = {}
     for precision in ("32-true", "bf16-mixed"):
-        cfg = compose_cfg(*FAST, "model=pixelcnn", *TINY, "data.size=8", f"trainer.precision={precision}",
+        cfg = compose_cfg(*FAST, *choice, *TINY, "data.size=8", f"trainer.precision={precision}",
                           "trainer.max_steps=1", "metrics=none", "callbacks.sample_grid.num_samples=4", name=precision)
         metrics = train(cfg)
         assert all(math.isfinite(v) for v in metrics.values()), metrics
@@ -230,10 +300,11 @@ def test_pixelcnn_bf16_mixed_precision_trains(compose_cfg):
 
 
 @pytest.mark.slow
-def test_pixelcnn_ddp_two_cpu_processes(tmp_path):
+@pytest.mark.parametrize("choice", [["model=pixelcnn"], ["model=pixelrnn", "model.variant=diagonal_bilstm"]])
+def test_autoregressive_ddp_two_cpu_processes(tmp_path, choice):
     from conftest import run_cli
 
-    r = run_cli("debug=quick", *FAST, "model=pixelcnn", *TINY, "data.size=8", "trainer.max_steps=6",
+    r = run_cli("debug=quick", *FAST, *choice, *TINY, "data.size=8", "trainer.max_steps=6",
                 "trainer.devices=2", "trainer.accelerator=cpu", "metrics.num_samples=20",
                 "callbacks.sample_grid.num_samples=4", cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -2,8 +2,8 @@
 
 from genzoo.models.base import GenerativeModule
 from genzoo.models.gan import CGAN, FGAN, GAN
-from genzoo.models.pixelcnn import PixelCNN
+from genzoo.models.pixelcnn import PixelCNN, PixelRNN
 from genzoo.models.vae import CVAE, VAE
 from genzoo.models.wgan import WGAN, WGANGP
 
-__all__ = ["CGAN", "CVAE", "FGAN", "GAN", "PixelCNN", "VAE", "WGAN", "WGANGP", "GenerativeModule"]
+__all__ = ["CGAN", "CVAE", "FGAN", "GAN", "PixelCNN", "PixelRNN", "VAE", "WGAN", "WGANGP", "GenerativeModule"]

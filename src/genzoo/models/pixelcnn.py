@@ -27,11 +27,14 @@ from genzoo.errors import ConfigError
 from genzoo.models.base import SingleOptimizerModule, at_least_float32
 
 SAMPLE_MODES = ("sample", "argmax")
+SAMPLERS = ("cached", "naive")
+OUTPUTS = ("categorical", "gaussian")
 
 
 class PixelCNN(SingleOptimizerModule):
     net_keys = ("network",)
-    held_out_metric_names = ("nll", "bpd")
+    #: ``build_model`` passes the data's palette (``data.palette_size``) to a family that declares this
+    takes_palette = True
 
     def __init__(
         self,
@@ -39,10 +42,13 @@ class PixelCNN(SingleOptimizerModule):
         data_shape: Sequence[int],
         optimizer: Callable[..., torch.optim.Optimizer],
         levels: int = 256,
+        output: str = "categorical",
         temperature: float = 1.0,
         sample_mode: str = "sample",
         completion_fractions: Sequence[float] = (0.5, 0.75),
         completions_per_image: int = 3,
+        sampler: str = "naive",
+        palette: torch.Tensor | None = None,
         num_classes: int | None = None,  # passed to every family; PixelCNN is unconditional
         name: str = "pixelcnn",
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
@@ -50,7 +56,10 @@ class PixelCNN(SingleOptimizerModule):
     ) -> None:
         super().__init__()
         self.set_nonfinite(nonfinite)
-        if levels < 2:
+        if output not in OUTPUTS:
+            raise ConfigError(f"model.output={output!r}: choose categorical (a distribution over discrete values: the "
+                              "PixelRNN paper's) or gaussian (regress each value: a Gaussian around a predicted mean).")
+        if output == "categorical" and levels < 2:
             raise ConfigError(f"model.levels={levels} must be >= 2 (2: binarised images, 256: 8-bit grey).")
         if sample_mode not in SAMPLE_MODES:
             raise ConfigError(f"model.sample_mode={sample_mode!r}: choose sample (draw each pixel from its "
@@ -60,42 +69,99 @@ class PixelCNN(SingleOptimizerModule):
         bad = [f for f in completion_fractions if not 0 < f < 1]
         if bad:
             raise ConfigError(f"model.completion_fractions={list(completion_fractions)}: each hidden share must be in (0, 1).")
+        if palette is not None and output == "gaussian":
+            raise ConfigError("model.output=gaussian regresses colours; data.palette_size turns them into palette "
+                              "indices. Use one or the other (data.palette_size=null for the regression).")
         self.name, self.data_shape = name, tuple(data_shape)
-        self.network = network(shape=self.data_shape, levels=levels)
-        self.levels, self.temperature, self.sample_mode = levels, temperature, sample_mode
+        self.output = output
+        if palette is not None:  # one categorical over the palette's colours per pixel
+            palette = torch.as_tensor(palette, dtype=torch.float32)
+            if palette.ndim != 2 or palette.shape[1] != self.data_shape[0]:
+                raise ConfigError(f"The palette has shape {tuple(palette.shape)}; the images have {self.data_shape[0]} "
+                                  "channels.")
+            levels = len(palette)
+        self.register_buffer("palette", palette)
+        self.levels = 1 if output == "gaussian" else levels
+        out_channels = 1 if palette is not None else self.data_shape[0]
+        self.network = self.build_network(network, self.levels, out_channels)
+        if output == "gaussian":  # one learned log-sigma per channel: the Gaussian's width (MSE when fixed)
+            self.log_sigma = nn.Parameter(torch.full((self.data_shape[0],), math.log(0.1)))
+        if sampler not in SAMPLERS:
+            raise ConfigError(f"model.sampler={sampler!r}: choose cached (carry the net's state, compute only what "
+                              "each new pixel changes) or naive (the whole net once per pixel).")
+        if sampler == "cached" and not hasattr(self.network, "incremental"):
+            raise ConfigError(f"model.sampler=cached: this net ({type(self.network).__name__}) has no cached sampler; "
+                              "set model.sampler=naive.")
+        self.sampler = sampler
+        self.temperature, self.sample_mode = temperature, sample_mode
         self.completion_fractions = tuple(completion_fractions)
         self.completions_per_image = completions_per_image
         self._optimizer, self._scheduler = optimizer, scheduler
+
+    def build_network(self, network: Callable[..., nn.Module], levels: int, out_channels: int) -> nn.Module:
+        return network(shape=self.data_shape, levels=levels, out_channels=out_channels)
+
+    @property
+    def held_out_metric_names(self) -> tuple[str, ...]:
+        return ("nll_gaussian", "mse") if self.output == "gaussian" else ("nll", "bpd")
 
     @property
     def picture_names(self) -> tuple[str, ...]:
         return tuple(f"completion_{round(100 * f)}" for f in self.completion_fractions)
 
-    # --- values <-> levels ---------------------------------------------------------------------------
+    # --- data <-> discrete values -----------------------------------------------------------------
     def to_levels(self, x: torch.Tensor) -> torch.Tensor:
-        """[-1, 1] -> level indices 0..levels-1 (the nearest level)."""
+        """Images in [-1, 1] -> the discrete values the model predicts (N, out_channels, H, W): the
+        nearest of ``levels`` evenly spaced values per channel, or the nearest palette colour's index."""
+        if self.palette is not None:
+            d = ((x.float().unsqueeze(1) - self.palette[None, :, :, None, None]) ** 2).sum(2)  # (N, K, H, W)
+            return d.argmin(1, keepdim=True)
         return torch.round((x.float().clamp(-1, 1) + 1) / 2 * (self.levels - 1)).long()
 
     def to_values(self, idx: torch.Tensor) -> torch.Tensor:
+        """Discrete values -> images in [-1, 1] (palette indices -> their colours)."""
+        if self.palette is not None:
+            return self.palette[idx[:, 0]].movedim(-1, 1)
         return idx.float() / (self.levels - 1) * 2 - 1
+
+    def quantise(self, x: torch.Tensor) -> torch.Tensor:
+        """What the net reads: the image snapped to the values the model predicts (raw for gaussian)."""
+        if self.output == "gaussian":
+            return x
+        return self.to_values(self.to_levels(x)).to(x.dtype)
 
     # --- the likelihood --------------------------------------------------------------------------------
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, levels, C, H, W) logits of every pixel given the pixels before it."""
-        return at_least_float32(self.network(self.to_values(self.to_levels(x)).to(x.dtype)))
+        """(N, levels, out_channels, H, W) logits of every value given the pixels before it (gaussian:
+        levels is 1, the mean)."""
+        return at_least_float32(self.network(self.quantise(x)))
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """Exact log p(x) per image, in nats."""
+        """log p(x) per image, in nats: exact for the categorical output; for the gaussian one a density
+        over [-1, 1]-scaled values (not comparable with a discrete likelihood)."""
+        if self.output == "gaussian":
+            return -self.gaussian_terms(x)[0]
         ce = F.cross_entropy(self.logits(x), self.to_levels(x), reduction="none")
         return -ce.flatten(1).sum(1)
 
+    def gaussian_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(negative log density, squared error) per image of the gaussian output."""
+        err2 = (self.logits(x)[:, 0] - x.float()) ** 2
+        log_sigma = self.log_sigma.float()[None, :, None, None]
+        nll = 0.5 * err2 * torch.exp(-2 * log_sigma) + log_sigma + 0.5 * math.log(2 * math.pi)
+        return nll.flatten(1).sum(1), err2.flatten(1).sum(1)
+
     def held_out_metrics(self, batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+        if self.output == "gaussian":
+            nll, err2 = self.gaussian_terms(batch[0])
+            return {"nll_gaussian": nll, "mse": err2 / math.prod(self.data_shape)}
         nll = -self.log_prob(batch[0])
         return {"nll": nll, "bpd": nll / (math.prod(self.data_shape) * math.log(2))}
 
     # --- sampling (the contract) ---------------------------------------------------------------------
     def draw_noise(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """One uniform per pixel: the pixel is the level where the CDF first exceeds it (inverse CDF)."""
+        """One uniform per value: the value is the level where the CDF first exceeds it (inverse CDF;
+        for the gaussian output, the mean plus sigma times the normal quantile of it)."""
         dev = generator.device if generator is not None else self.device
         return {"u": torch.rand(n, *self.data_shape, generator=generator, device=dev)}
 
@@ -107,16 +173,35 @@ class PixelCNN(SingleOptimizerModule):
 
     @torch.no_grad()
     def complete(self, x: torch.Tensor, u: torch.Tensor, start_row: int) -> torch.Tensor:
-        """Fill pixels from row ``start_row`` on, one at a time in raster order (rows above are kept):
-        the naive sampler, one pass of the network per pixel."""
-        x = self.to_values(self.to_levels(x)).to(x.dtype)
-        _, c, h, w = x.shape
-        for i in range(start_row, h):
+        """Fill pixels from row ``start_row`` on, one at a time in raster order (rows above are kept)."""
+        x = self.quantise(x).clone()
+        if self.sampler == "cached":
+            cache = self.network.incremental(x)
+            x, logits_at = cache.canvas, cache.at
+        else:
+            logits_at = lambda i, j: self.network(x)[:, :, :, i, j]  # noqa: E731  the whole net once per pixel
+        _, _, h, w = x.shape
+        for i in range(h):
             for j in range(w):
-                logits = self.logits(x)[:, :, :, i, j]  # (N, levels, C)
-                for ch in range(c):
-                    x[:, ch, i, j] = self.to_values(self.pick(logits[:, :, ch], u[:, ch, i, j])).to(x.dtype)
-        return x
+                if self.sampler == "naive" and i < start_row:
+                    continue  # the naive sampler keeps no state: nothing to run for the visible rows
+                logits = logits_at(i, j)
+                if i >= start_row:
+                    x[:, :, i, j] = self.draw_pixel(at_least_float32(logits), u[:, :, i, j]).to(x.dtype)
+        return x.clone()
+
+    def draw_pixel(self, logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """One pixel's values (N, C) in [-1, 1] from its logits (N, levels, out_channels) and uniforms
+        (N, C)."""
+        if self.output == "gaussian":
+            mean = logits[:, 0]
+            if self.sample_mode == "argmax":
+                return mean.clamp(-1, 1)
+            z = math.sqrt(2) * torch.erfinv(u.double().clamp(1e-12, 1 - 1e-12) * 2 - 1)
+            sigma = self.log_sigma.double().exp() * self.temperature
+            return (mean.double() + sigma * z).clamp(-1, 1)
+        idx = torch.stack([self.pick(logits[:, :, c], u[:, c]) for c in range(logits.shape[2])], 1)
+        return self.to_values(idx[:, :, None, None])[:, :, 0, 0]
 
     def pick(self, logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """A level per row of ``logits`` (N, levels): inverse CDF at ``u`` at this temperature, or argmax."""
@@ -144,7 +229,31 @@ class PixelCNN(SingleOptimizerModule):
     # --- training -------------------------------------------------------------------------------------
     def training_step(self, batch, batch_idx: int) -> None:
         saved = self.buffer_snapshot(self.network)
+        if self.output == "gaussian":
+            nll, err2 = self.gaussian_terms(batch[0])
+            loss = nll.mean()
+            self.take_step(loss, saved)
+            self.log_step({"train/nll_gaussian": loss.detach(),
+                           "train/mse": err2.detach().mean() / math.prod(self.data_shape)})
+            return
         loss = -self.log_prob(batch[0]).mean()
         self.take_step(loss, saved)
         d = math.prod(self.data_shape)
         self.log_step({"train/nll": loss.detach(), "train/bpd": loss.detach() / (d * math.log(2))})
+
+
+class PixelRNN(PixelCNN):
+    """PixelRNN: ``variant`` row_lstm or diagonal_bilstm (``genzoo.nets.pixelrnn``); everything else
+    is PixelCNN's (the likelihood, sampling, completion, held-out metrics). Samples with the cached
+    sampler by default: the LSTM states carried from pixel to pixel."""
+
+    def __init__(self, *args, variant: str = "row_lstm", name: str = "pixelrnn", sampler: str = "cached",
+                 **kwargs) -> None:
+        self.variant = variant
+        super().__init__(*args, name=name, sampler=sampler, **kwargs)
+
+    def build_network(self, network: Callable[..., nn.Module], levels: int, out_channels: int) -> nn.Module:
+        return network(shape=self.data_shape, levels=levels, out_channels=out_channels, variant=self.variant)
+
+    def run_name(self) -> str:
+        return f"{self.name}_{self.variant}"

@@ -10,6 +10,7 @@ from genzoo.nets.conditional import (
 from genzoo.nets.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_geometry
 from genzoo.nets.mlp import MLPDiscriminator, MLPGenerator
 from genzoo.nets.pixelcnn import GatedPixelCNN, MaskedConv2d, MaskedPixelCNN, pixel_net
+from genzoo.nets.pixelrnn import PixelRNN, pixel_rnn
 from genzoo.nets.resnet import ResNetDiscriminator, ResNetGenerator
 
 __all__ = [
@@ -28,5 +29,7 @@ __all__ = [
     "MaskedConv2d",
     "MaskedPixelCNN",
     "pixel_net",
+    "PixelRNN",
+    "pixel_rnn",
     "dcgan_geometry",
 ]

@@ -12,7 +12,11 @@ depend only on pixels before (i, j) in raster order (rows top to bottom, each le
   gated units tanh(a) * sigmoid(b), the vertical stack fed into the horizontal one after a shift of
   one row down, residual connections in the horizontal stack. No blind spot.
 
-Single-channel images (grey or binary pixels, or palette indices); ``levels`` values per pixel.
+The nets read images of ``shape`` (C, H, W) and give ``levels`` logits for each of ``out_channels``
+(default C) values per pixel: the C channels of a grey or colour image, or one palette index read
+from the pixel's RGB palette colour (out_channels 1). Every value of pixel (i, j) is predicted from
+the pixels before it; the channels of one pixel are conditionally independent given them (not the
+paper's R -> G -> B order within a pixel).
 """
 
 from __future__ import annotations
@@ -48,15 +52,25 @@ class MaskedConv2d(nn.Conv2d):
 
 def _check_shape(shape: Sequence[int]) -> tuple[int, int, int]:
     if len(shape) != 3:
-        raise ConfigError(f"The PixelCNN nets model images (C, H, W); the data has shape {tuple(shape)}.")
-    if shape[0] != 1:
-        raise ConfigError(f"The PixelCNN nets model one value per pixel (grey, binary or palette images); the data has "
-                          f"{shape[0]} channels. Use grey data (data=digits|mnist5k|mnist|fashion_mnist).")
+        raise ConfigError(f"The autoregressive nets model images (C, H, W); the data has shape {tuple(shape)}.")
     return tuple(shape)  # type: ignore[return-value]
 
 
-def _output_head(width: int, out: int, levels: int) -> nn.Sequential:
-    return nn.Sequential(nn.ReLU(), nn.Conv2d(width, out, 1), nn.ReLU(), nn.Conv2d(out, levels, 1))
+class _OutputHead(nn.Sequential):
+    """ReLU -> 1x1 conv -> ReLU -> 1x1 conv to ``levels`` logits for each of ``channels`` values:
+    (N, width, H, W) -> (N, levels, channels, H, W)."""
+
+    def __init__(self, width: int, out: int, levels: int, channels: int) -> None:
+        super().__init__(nn.ReLU(), nn.Conv2d(width, out, 1), nn.ReLU(), nn.Conv2d(out, levels * channels, 1))
+        self.levels, self.channels = levels, channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        return y.view(y.shape[0], self.levels, self.channels, *y.shape[2:])
+
+
+def _output_head(width: int, out: int, levels: int, channels: int = 1) -> _OutputHead:
+    return _OutputHead(width, out, levels, channels)
 
 
 class _ResidualBlock(nn.Module):
@@ -73,15 +87,15 @@ class MaskedPixelCNN(nn.Module):
     """``layers`` residual blocks of width ``hidden`` (2h channels between blocks, as in the paper)."""
 
     def __init__(self, shape: Sequence[int], levels: int = 256, hidden: int = 32, layers: int = 5,
-                 out_hidden: int = 64) -> None:
+                 out_hidden: int = 64, out_channels: int | None = None) -> None:
         super().__init__()
         self.shape, self.levels = _check_shape(shape), levels
-        self.first = MaskedConv2d(1, 2 * hidden, 7, "A")
+        self.first = MaskedConv2d(self.shape[0], 2 * hidden, 7, "A")
         self.blocks = nn.Sequential(*[_ResidualBlock(hidden) for _ in range(layers)])
-        self.head = _output_head(2 * hidden, out_hidden, levels)
+        self.head = _output_head(2 * hidden, out_hidden, levels, out_channels or self.shape[0])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.blocks(self.first(x))).unsqueeze(2)
+        return self.head(self.blocks(self.first(x)))
 
 
 class _GatedLayer(nn.Module):
@@ -115,20 +129,20 @@ class _GatedLayer(nn.Module):
 
 class GatedPixelCNN(nn.Module):
     def __init__(self, shape: Sequence[int], levels: int = 256, hidden: int = 32, layers: int = 5, kernel: int = 5,
-                 out_hidden: int = 64) -> None:
+                 out_hidden: int = 64, out_channels: int | None = None) -> None:
         super().__init__()
         self.shape, self.levels = _check_shape(shape), levels
         if kernel < 3 or kernel % 2 == 0:
             raise ConfigError(f"net.network.kernel={kernel} must be odd and >= 3.")
-        self.layers = nn.ModuleList([_GatedLayer(1 if i == 0 else hidden, hidden, kernel, first=i == 0)
+        self.layers = nn.ModuleList([_GatedLayer(self.shape[0] if i == 0 else hidden, hidden, kernel, first=i == 0)
                                      for i in range(layers)])
-        self.head = _output_head(hidden, out_hidden, levels)
+        self.head = _output_head(hidden, out_hidden, levels, out_channels or self.shape[0])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         v = h = x  # the pixel values in [-1, 1] (their order matters between levels)
         for layer in self.layers:
             v, h = layer(v, h)
-        return self.head(h).unsqueeze(2)
+        return self.head(h)
 
 
 def pixel_net(shape: Sequence[int], levels: int, kind: str = "gated", **kwargs) -> nn.Module:
