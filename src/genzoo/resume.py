@@ -3,7 +3,8 @@
 The run config stored in every checkpoint is compared with the resumed run's, key by key:
 
 - **refused** (the weights or the data would not mean the same): the model class and its
-  structure (``model.z_dim``, ``model.conditioning``, ``model.likelihood``, ...), every ``net.*`` and ``loss.*`` key, the
+  structure (``model.z_dim``, ``model.conditioning``, ``model.likelihood``, ``model.levels``,
+  ``model.variant``, ``data.palette_size``, ...), every ``net.*`` and ``loss.*`` key, the
   data set and its shape, the optimiser and scheduler classes, turning the EMA (or a VAE's learned decoder variance) on or off;
 - **applied, and said**: every other model or data setting (learning rates and other optimiser
   hyperparameters, ``n_critic``, penalty weights, batch size, ...). Optimiser hyperparameters are
@@ -23,7 +24,8 @@ SILENT_KEYS = {"seed", "tags", "task_name", "ckpt_path", "optimized_metric", "da
                "data.num_workers", "data.in_memory", "data.seed", "model.compatible_losses"}
 STRUCTURAL = ("net.", "loss.")
 STRUCTURAL_KEYS = {"model._target_", "model.name", "model.z_dim", "model.conditioning", "model.label_embed_dim",
-                   "model.likelihood", "model.class_conditional",
+                   "model.likelihood", "model.class_conditional", "model.levels", "model.output", "model.variant",
+                   "data.palette_size",
                    "data._target_", "data.size", "data.channels", "data.name", "data.crop", "data.split",
                    "data.held_out_fraction", "net", "loss"}
 

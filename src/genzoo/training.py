@@ -72,7 +72,10 @@ def say(message: str) -> None:
 
 
 def build_datamodule(cfg: DictConfig):
-    return instantiate(cfg.data)
+    dm = instantiate(cfg.data)
+    if hasattr(dm, "cache_dir"):
+        dm.cache_dir = (cfg.get("paths") or {}).get("cache_dir")  # where a fitted palette is kept
+    return dm
 
 
 def model_class(cfg: DictConfig) -> type[GenerativeModule]:
@@ -119,6 +122,8 @@ def build_model(cfg: DictConfig, datamodule) -> GenerativeModule:
         parts["loss"] = instantiate(cfg.loss)
     elif cfg.get("loss"):
         raise ConfigError(f"model={name} takes no loss= (its objective is its own); drop the loss override.")
+    if cls.takes_palette and getattr(datamodule, "palette", None) is not None:
+        parts["palette"] = datamodule.palette
     model = instantiate(cfg.model, **parts, data_shape=list(datamodule.shape),
                                     num_classes=datamodule.num_classes, _convert_="partial")
     model.run_config = OmegaConf.to_container(cfg, resolve=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from genzoo.errors import ConfigError
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -143,6 +144,63 @@ def binarize(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     return torch.where(u < (x + 1) / 2, 1.0, -1.0).to(x.dtype)
 
 
+class Palettised(Dataset):
+    """Images with every pixel replaced by its nearest palette colour, per batch (file-backed sets)."""
+
+    def __init__(self, dataset: Dataset, palette: torch.Tensor) -> None:
+        self.dataset, self.palette = dataset, palette
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
+        return tuple(t[0] for t in self.__getitems__([i]))
+
+    def __getitems__(self, idx: Sequence[int]) -> tuple[torch.Tensor, ...]:
+        batch = GenDataModule.take(self.dataset, list(idx))
+        return (quantise_to_palette(to_unit_range(batch[0]), self.palette), *batch[1:])
+
+
+def nearest_colour(x: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) in [-1, 1] -> (N, H, W) index of the nearest of the palette's (K, C) colours."""
+    d = torch.cdist(x.float().movedim(1, -1).reshape(-1, x.shape[1]), palette.float(),
+                    compute_mode="donot_use_mm_for_euclid_dist")  # exact: a palette colour maps to itself
+    return d.argmin(1).view(x.shape[0], *x.shape[2:])
+
+
+def quantise_to_palette(x: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
+    return palette[nearest_colour(x, palette)].movedim(-1, 1).to(x.dtype)
+
+
+def kmeans(points: torch.Tensor, k: int, seed: int, iters: int = 50) -> torch.Tensor:
+    """k-means (k-means++ seeding, then Lloyd's iterations) of ``points`` (M, C): the (k, C) centres.
+    A cluster left empty is moved to the point farthest from its centre."""
+    g = torch.Generator().manual_seed(seed)
+    points = points.double()
+    centres = points[torch.randint(len(points), (1,), generator=g)]
+    d2 = torch.cdist(points, centres).squeeze(1) ** 2
+    for _ in range(1, k):
+        i = torch.multinomial(d2 / d2.sum(), 1, generator=g) if d2.sum() > 0 else torch.randint(len(points), (1,),
+                                                                                                 generator=g)
+        centres = torch.cat([centres, points[i]])
+        d2 = torch.minimum(d2, (torch.cdist(points, points[i]).squeeze(1)) ** 2)
+    for _ in range(iters):
+        dist = torch.cdist(points, centres)
+        assign = dist.argmin(1)
+        sums = torch.zeros_like(centres).index_add_(0, assign, points)
+        counts = torch.bincount(assign, minlength=k).to(points.dtype)
+        new = sums / counts.clamp(min=1).unsqueeze(1)
+        empty = counts == 0
+        if empty.any():
+            far = dist.gather(1, assign[:, None]).squeeze(1).topk(int(empty.sum())).indices
+            new[empty] = points[far]
+        if torch.equal(new, centres):
+            break
+        centres = new
+    return centres.float()
+
+
+PALETTE_PIXELS = 200_000  # pixels of the training images the palette is fitted on
 BINARIZE = ("none", "static", "dynamic")
 SPLITS = ("train", "test")
 #: seed of the fixed held-out share of datasets without an official test split: the same images
@@ -175,12 +233,23 @@ class GenDataModule(pl.LightningDataModule):
     dataset has one, else a fixed seeded share that training never sees).
     """
 
-    def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0, binarize: str = "none") -> None:
+    def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0, binarize: str = "none",
+                 palette_size: int | None = None) -> None:
         super().__init__()
         if binarize not in BINARIZE:
             raise ConfigError(f"data.binarize={binarize!r}: choose none, static (each image binarised once, with a "
                               "fixed draw) or dynamic (a fresh Bernoulli draw each time an image is used).")
+        if palette_size is not None and (isinstance(palette_size, bool) or not isinstance(palette_size, int)
+                                         or palette_size < 2):
+            raise ConfigError(f"data.palette_size={palette_size!r} must be a whole number >= 2 (the notes' Pokemon "
+                              "sprites use 167), or null for no palette.")
+        if palette_size is not None and binarize != "none":
+            raise ConfigError("data.palette_size and data.binarize both reduce the pixel values; use one of them.")
         self.binarize = binarize
+        self.palette_size = palette_size
+        #: where the fitted palette is cached (set by genzoo.training.build_datamodule; None: not cached)
+        self.cache_dir: str | None = None
+        self._palette: torch.Tensor | None = None
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.seed = seed
@@ -212,7 +281,60 @@ class GenDataModule(pl.LightningDataModule):
                                   "Set data.binarize=none.")
             if split == "test" or self.binarize == "static":
                 ds = binarized(ds, HELD_OUT_SEED + (split == "test"))
+        if self.palette_size is not None:
+            ds = self._palettised(ds)
         return ds
+
+    # --- palette quantisation ----------------------------------------------------------------------
+    @property
+    def palette(self) -> torch.Tensor | None:
+        """The (palette_size, C) colours in [-1, 1] that every image is quantised to (``data.palette_size``):
+        k-means of the training images' pixels, rounded to 8-bit values, cached; None without a palette."""
+        if self.palette_size is None:
+            return None
+        if self._palette is None:
+            self._palette = self._load_or_fit_palette()
+        return self._palette
+
+    def _load_or_fit_palette(self) -> torch.Tensor:
+        import os
+        from pathlib import Path
+
+        from genzoo.metrics.extractors import dataset_key, read_cache
+
+        if len(self.shape) != 3:
+            raise ConfigError(f"data.palette_size quantises image colours; this data has shape {self.shape}. "
+                              "Set data.palette_size=null.")
+        path = Path(self.cache_dir) / f"palette-{dataset_key(self)}.pt" if self.cache_dir else None
+        cached = read_cache(path) if path is not None else None
+        if isinstance(cached, torch.Tensor) and cached.shape == (self.palette_size, self.shape[0]):
+            return cached
+        ds = self.build_dataset("train")
+        g = torch.Generator().manual_seed(HELD_OUT_SEED)
+        n_img = len(ds)
+        per_image = math.prod(self.shape[1:])
+        take = torch.randperm(n_img, generator=g)[: max(1, min(n_img, -(-PALETTE_PIXELS // per_image)))].tolist()
+        x = to_unit_range(self.take(ds, take)[0]).float()
+        pixels = x.movedim(1, -1).reshape(-1, self.shape[0])
+        if len(torch.unique(pixels, dim=0)) < self.palette_size:
+            raise ConfigError(f"data.palette_size={self.palette_size}: the training images have only "
+                              f"{len(torch.unique(pixels, dim=0))} distinct colours; choose fewer.")
+        centres = kmeans(pixels, self.palette_size, seed=HELD_OUT_SEED)
+        palette = torch.round((centres.clamp(-1, 1) + 1) * 127.5) / 127.5 - 1  # 8-bit colours: images stay uint8
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            torch.save(palette, tmp)
+            os.replace(tmp, path)
+        return palette
+
+    def _palettised(self, ds: Dataset) -> Dataset:
+        """``ds`` with its colours quantised to the palette: an in-memory set once (stored as uint8),
+        others per batch."""
+        if not isinstance(ds, TensorImages):
+            return Palettised(ds, self.palette)
+        x = quantise_to_palette(to_unit_range(ds.x.clone()).float(), self.palette)
+        return TensorImages(torch.round((x + 1) * 127.5).to(torch.uint8), ds.y)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:

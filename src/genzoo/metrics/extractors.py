@@ -106,7 +106,7 @@ class ClassifierExtractor(nn.Module):
 def dataset_key(datamodule) -> str:
     """Identifies a dataset's training images: class, shape and a hash of the module's config."""
     fields = {k: v for k, v in sorted(vars(datamodule).items()) if isinstance(v, (int, float, str, bool))
-              and k not in ("batch_size", "num_workers", "seed", "download", "in_memory")}
+              and k not in ("batch_size", "num_workers", "seed", "download", "in_memory", "cache_dir")}
     if fields.get("binarize") == "none":  # the default leaves the keys (and caches) of grey data as they were
         del fields["binarize"]
     h = hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]

@@ -74,6 +74,9 @@ class GenerativeModule(pl.LightningModule):
     #: ``net=`` config this family takes, and whether it takes a ``loss=``
     net_keys: tuple[str, ...] = ()
     uses_loss = False
+    #: whether ``build_model`` passes ``palette`` (the data's (K, C) colours, ``data.palette_size``): a
+    #: family that takes it models palette indices; the others see the quantised images as they are
+    takes_palette = False
     #: the ``model.<key>`` config of each optimiser, in ``configure_optimizers`` order (resume rules)
     optimizer_keys: tuple[str, ...] = ()
 
