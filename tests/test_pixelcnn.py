@@ -38,7 +38,7 @@ def tiny_model(kind: str, shape=(1, 3, 3), levels: int = 2, hidden: int = 8, lay
         net = partial(pixel_rnn, hidden=hidden, layers=layers, out_hidden=16)
         return PixelRNN(net, data_shape=shape, optimizer=opt, levels=levels, variant=kind, sampler=sampler)
     net = partial(pixel_net, kind=kind, hidden=hidden, layers=layers, out_hidden=16, kernel=3)
-    return PixelCNN(net, data_shape=shape, optimizer=opt, levels=levels)
+    return PixelCNN(net, data_shape=shape, optimizer=opt, levels=levels, sampler=sampler)
 
 
 def receptive_field(net, size: int) -> dict[tuple[int, int], set[tuple[int, int]]]:
@@ -198,13 +198,14 @@ def test_sampling_uses_the_noise_it_is_given_and_completion_keeps_the_visible_ro
         assert torch.equal(rows[:, c, :, :2], visible)
 
 
-@pytest.mark.parametrize("variant", RNNS)
+@pytest.mark.parametrize("variant", ["gated", *RNNS])
 def test_cached_sampler_draws_exactly_the_naive_samplers_images(variant):
-    """With the same uniforms, the cached sampler (LSTM states carried, one column per layer for each
-    pixel) gives the naive sampler's images (whole net once per pixel), for samples and completions, on a
-    non-square image; its per-pixel logits are the full pass's."""
+    """With the same uniforms, the cached sampler (states carried: the LSTM's, or the Gated PixelCNN's
+    vertical stack once per row; one column per layer for each pixel) gives the naive sampler's images
+    (whole net once per pixel), for samples and completions, on a non-square image; its per-pixel
+    logits are the full pass's."""
     torch.manual_seed(5)
-    model = tiny_model(variant, shape=(1, 5, 6), levels=4, hidden=6, layers=2).double().eval()
+    model = tiny_model(variant, shape=(1, 5, 6), levels=4, hidden=6, layers=3).double().eval()
     noise = model.draw_noise(6, torch.Generator().manual_seed(0))
     naive = model.sample(noise=noise)
     model.sampler = "cached"
@@ -223,8 +224,10 @@ def test_cached_sampler_draws_exactly_the_naive_samplers_images(variant):
 
 
 def test_the_cached_sampler_is_refused_where_the_net_has_none():
-    with pytest.raises(ConfigError, match="model.sampler=naive"):
+    with pytest.raises(ConfigError, match="model.sampler=naive or auto"):
         PixelCNN(partial(pixel_net, kind="plain"), data_shape=(1, 8, 8), optimizer=None, sampler="cached")
+    assert PixelCNN(partial(pixel_net, kind="plain"), data_shape=(1, 8, 8), optimizer=None).sampler == "naive"
+    assert PixelCNN(partial(pixel_net, kind="gated"), data_shape=(1, 8, 8), optimizer=None).sampler == "cached"
 
 
 @pytest.mark.parametrize("overrides,message", [

@@ -27,7 +27,7 @@ from genzoo.errors import ConfigError
 from genzoo.models.base import SingleOptimizerModule, at_least_float32
 
 SAMPLE_MODES = ("sample", "argmax")
-SAMPLERS = ("cached", "naive")
+SAMPLERS = ("auto", "cached", "naive")
 OUTPUTS = ("categorical", "gaussian")
 
 
@@ -47,7 +47,7 @@ class PixelCNN(SingleOptimizerModule):
         sample_mode: str = "sample",
         completion_fractions: Sequence[float] = (0.5, 0.75),
         completions_per_image: int = 3,
-        sampler: str = "naive",
+        sampler: str = "auto",
         palette: torch.Tensor | None = None,
         num_classes: int | None = None,  # passed to every family; PixelCNN is unconditional
         name: str = "pixelcnn",
@@ -88,11 +88,13 @@ class PixelCNN(SingleOptimizerModule):
             self.log_sigma = nn.Parameter(torch.full((self.data_shape[0],), math.log(0.1)))
         if sampler not in SAMPLERS:
             raise ConfigError(f"model.sampler={sampler!r}: choose cached (carry the net's state, compute only what "
-                              "each new pixel changes) or naive (the whole net once per pixel).")
-        if sampler == "cached" and not hasattr(self.network, "incremental"):
+                              "each new pixel changes), naive (the whole net once per pixel) or auto (cached where "
+                              "the net has it).")
+        has_cache = hasattr(self.network, "incremental")
+        if sampler == "cached" and not has_cache:
             raise ConfigError(f"model.sampler=cached: this net ({type(self.network).__name__}) has no cached sampler; "
-                              "set model.sampler=naive.")
-        self.sampler = sampler
+                              "set model.sampler=naive or auto.")
+        self.sampler = ("cached" if has_cache else "naive") if sampler == "auto" else sampler
         self.temperature, self.sample_mode = temperature, sample_mode
         self.completion_fractions = tuple(completion_fractions)
         self.completions_per_image = completions_per_image
@@ -244,13 +246,11 @@ class PixelCNN(SingleOptimizerModule):
 
 class PixelRNN(PixelCNN):
     """PixelRNN: ``variant`` row_lstm or diagonal_bilstm (``genzoo.nets.pixelrnn``); everything else
-    is PixelCNN's (the likelihood, sampling, completion, held-out metrics). Samples with the cached
-    sampler by default: the LSTM states carried from pixel to pixel."""
+    is PixelCNN's (the likelihood, sampling, completion, held-out metrics)."""
 
-    def __init__(self, *args, variant: str = "row_lstm", name: str = "pixelrnn", sampler: str = "cached",
-                 **kwargs) -> None:
+    def __init__(self, *args, variant: str = "row_lstm", name: str = "pixelrnn", **kwargs) -> None:
         self.variant = variant
-        super().__init__(*args, name=name, sampler=sampler, **kwargs)
+        super().__init__(*args, name=name, **kwargs)
 
     def build_network(self, network: Callable[..., nn.Module], levels: int, out_channels: int) -> nn.Module:
         return network(shape=self.data_shape, levels=levels, out_channels=out_channels, variant=self.variant)

@@ -144,6 +144,63 @@ class GatedPixelCNN(nn.Module):
             v, h = layer(v, h)
         return self.head(h)
 
+    def incremental(self, x: torch.Tensor) -> GatedCache:
+        return GatedCache(self, x)
+
+
+class GatedCache:
+    """Gated PixelCNN logits one pixel at a time (the same contract as ``genzoo.nets.pixelrnn.CachedSampler``).
+
+    The vertical stack of a row needs the whole row, so it is computed once per row, when the next row
+    starts (k+1 input rows per layer); the horizontal stack is computed for the new pixel only, from
+    the k+1 pixels left of it in the layer below and the vertical features of the row above. Work per
+    pixel does not grow with the image, where the naive sampler runs the whole net."""
+
+    def __init__(self, net: GatedPixelCNN, x: torch.Tensor) -> None:
+        self.net, self.k = net, net.layers[0].k
+        k = self.k
+        self.padded = F.pad(x, (k + 1, k, k, 0))  # k+1 left: the first layer's one-column shift
+        self.canvas = self.padded[:, :, k:, k + 1:x.shape[-1] + k + 1]  # a view: writes reach the padded copy
+        n, _, self.rows, self.cols = x.shape
+        hidden = net.layers[0].h_out.out_channels
+        # per layer: the gated vertical outputs of every row (padded like the input), the vertical
+        # pre-activations of the row above, the horizontal outputs of the current row (padded left)
+        self.v = [x.new_zeros(n, hidden, self.rows + k, self.cols + 2 * k) for _ in net.layers]
+        self.v_above = [x.new_zeros(n, 2 * hidden, self.cols) for _ in net.layers]
+        self.h = [x.new_zeros(n, hidden, self.cols + k) for _ in net.layers]
+        self.next = (0, 0)
+
+    def _vertical_row(self, r: int) -> None:
+        """Every layer's vertical stack at row ``r`` (whose pixels are all final now)."""
+        k = self.k
+        below = self.padded[:, :, r:r + k + 1, 1:]  # input rows r-k .. r, padded k each side
+        for layer, v, above in zip(self.net.layers, self.v, self.v_above):
+            pre = layer.v(below)[:, :, 0]  # (N, 2h, W)
+            above.copy_(pre)
+            v[:, :, r + k, k:k + self.cols] = layer._gate(pre)
+            below = v[:, :, r:r + k + 1]
+
+    def at(self, i: int, j: int) -> torch.Tensor:
+        if (i, j) != self.next:
+            raise RuntimeError(f"GatedCache.at({i}, {j}) called out of raster order (expected {self.next}).")
+        if j == 0 and i > 0:
+            self._vertical_row(i - 1)
+        k = self.k
+        src = self.padded[:, :, i + k, j:j + k + 1]  # the first layer's input: pixels j-k-1 .. j-1
+        h = None
+        for n_layer, (layer, hs, above) in enumerate(zip(self.net.layers, self.h, self.v_above)):
+            pre = layer.h(src[:, :, None])[:, :, 0, 0]
+            if i > 0:
+                pre = pre + layer.v_to_h(above[:, :, j, None, None])[:, :, 0, 0]
+            else:
+                pre = pre + layer.v_to_h.bias  # row 0: the vertical features above are the padding's zeros
+            out = layer.h_out(layer._gate(pre)[:, :, None, None])[:, :, 0, 0]
+            h = out if n_layer == 0 else h + out
+            hs[:, :, k + j] = h
+            src = hs[:, :, j:j + k + 1]
+        self.next = (i, j + 1) if j < self.cols - 1 else (i + 1, 0)
+        return self.net.head(h[:, :, None, None])[..., 0, 0]
+
 
 def pixel_net(shape: Sequence[int], levels: int, kind: str = "gated", **kwargs) -> nn.Module:
     """``kind``: ``plain`` (PixelCNN, with its blind spot) or ``gated`` (Gated PixelCNN)."""
