@@ -103,13 +103,15 @@ class ResumableLoader(DataLoader):
         self.sampler.load_state_dict(state)
 
 
-class Binarized(Dataset):
-    """Images binarised to {-1, 1} with a fixed draw: pixel p of item i is 1 with probability
-    (x + 1) / 2, from uniforms seeded by (``seed``, i), so every read of an item gives the same
-    binary image, whatever the batch, worker or process (static binarisation)."""
+class MappedImages(Dataset):
+    """A dataset whose images go through ``images(x, idx)`` as each batch is read (labels untouched):
+    the wrapper for file-backed sets; an in-memory set is transformed once instead."""
 
-    def __init__(self, dataset: Dataset, seed: int) -> None:
-        self.dataset, self.seed = dataset, seed
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def images(self, x: torch.Tensor, idx: Sequence[int]) -> torch.Tensor:
+        raise NotImplementedError
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -119,8 +121,20 @@ class Binarized(Dataset):
 
     def __getitems__(self, idx: Sequence[int]) -> tuple[torch.Tensor, ...]:
         batch = GenDataModule.take(self.dataset, list(idx))
-        x = batch[0]
-        return (binarize(x, fixed_uniforms(idx, x.shape[1:], self.seed)), *batch[1:])
+        return (self.images(to_unit_range(batch[0]), idx), *batch[1:])
+
+
+class Binarized(MappedImages):
+    """Images binarised to {-1, 1} with a fixed draw: pixel p of item i is 1 with probability
+    (x + 1) / 2, from uniforms seeded by (``seed``, i), so every read of an item gives the same
+    binary image, whatever the batch, worker or process (static binarisation)."""
+
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        super().__init__(dataset)
+        self.seed = seed
+
+    def images(self, x: torch.Tensor, idx: Sequence[int]) -> torch.Tensor:
+        return binarize(x, fixed_uniforms(idx, x.shape[1:], self.seed))
 
 
 def fixed_uniforms(idx: Sequence[int], shape: Sequence[int], seed: int) -> torch.Tensor:
@@ -144,21 +158,15 @@ def binarize(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     return torch.where(u < (x + 1) / 2, 1.0, -1.0).to(x.dtype)
 
 
-class Palettised(Dataset):
+class Palettised(MappedImages):
     """Images with every pixel replaced by its nearest palette colour, per batch (file-backed sets)."""
 
     def __init__(self, dataset: Dataset, palette: torch.Tensor) -> None:
-        self.dataset, self.palette = dataset, palette
+        super().__init__(dataset)
+        self.palette = palette
 
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
-        return tuple(t[0] for t in self.__getitems__([i]))
-
-    def __getitems__(self, idx: Sequence[int]) -> tuple[torch.Tensor, ...]:
-        batch = GenDataModule.take(self.dataset, list(idx))
-        return (quantise_to_palette(to_unit_range(batch[0]), self.palette), *batch[1:])
+    def images(self, x: torch.Tensor, idx: Sequence[int]) -> torch.Tensor:
+        return quantise_to_palette(x, self.palette)
 
 
 def nearest_colour(x: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
