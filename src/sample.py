@@ -6,6 +6,10 @@ Writes, into the run folder of this command (printed at the end): ``random.png``
 with a latent only), and the family's own pictures (reconstructions, completions, translations).
 For 2-D toy data the pictures are scatter plots over the data, and the interpolations paths.
 Conditional runs (``model=cgan``): one row per class, or only class k with ``label=k``.
+Translating runs (``model=cyclegan``): the grids translate held-out images (``direction=AtoB|BtoA``,
+AtoB by default), and ``input_dir=DIR`` translates every image in a folder of your own: each is
+written under ``translated_<direction>/`` with its own name (as PNG), at the model's size, plus a
+``translated_<direction>.png`` grid of sources above their translations.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 import hydra
 import torch
 from omegaconf import DictConfig
+from PIL import Image
 
 from genzoo.errors import ConfigError, exit_on_user_error
 
@@ -54,15 +59,24 @@ def draw(cfg: DictConfig) -> None:
                           f"model={model.name}.")
     if cfg.label is not None and not (isinstance(cfg.label, int) and 0 <= cfg.label < model.num_classes):
         raise ConfigError(f"label={cfg.label} is not a class of this run; classes are 0..{model.num_classes - 1}.")
+    direction, input_dir = cfg.get("direction"), cfg.get("input_dir")
+    if (direction is not None or input_dir is not None) and model.condition != "image":
+        key = "direction" if direction is not None else "input_dir"
+        raise ConfigError(f"{key}= is for translating runs (model=cyclegan); this one is model={model.name}.")
+    if model.condition == "image":
+        direction = sampling.directions(model, direction)[0]
     out = Path(cfg.paths.output_dir)
+    written = []
+    if input_dir is not None:
+        written += translate_folder(model, Path(str(input_dir)).expanduser(), direction, out)
     grid_cfg = (run_cfg.get("callbacks") or {}).get("sample_grid") or {}
     g = torch.Generator().manual_seed(cfg.seed)
     toy = len(model.data_shape) == 1
     n = cfg.num_samples if not toy else max(cfg.num_samples, 1000)
-    random = sampling.random_grid(model, n, g, cfg.nrow or nrow_for(n), label=cfg.label, datamodule=dm)
+    random = sampling.random_grid(model, n, g, cfg.nrow or nrow_for(n), label=cfg.label, datamodule=dm,
+                                  direction=direction)
     fixed = sampling.grid_inputs(model, grid_cfg.get("num_samples", 64), grid_cfg.get("nrow", 8),
                                  grid_cfg.get("num_scatter", 1000), grid_cfg.get("seed", 1234), datamodule=dm)
-    written = []
     with torch.no_grad():
         for name, grid in (("random", random), ("fixed", fixed)):
             written.append(save_samples(grid.sample(model).cpu(), out / f"{name}.png", grid.nrow, dm, title=name,
@@ -87,6 +101,41 @@ def draw(cfg: DictConfig) -> None:
     print(f"Samples of model step {model.model_step}:")
     for p in written:
         print(f"  {p}")
+
+
+@torch.no_grad()
+def translate_folder(model, folder: Path, direction: str, out: Path, batch_size: int = 64) -> list[Path]:
+    """Translate every image under ``folder`` (searched recursively; unreadable files skipped with a
+    warning) in ``direction``: ``out/translated_<direction>/<relative path>.png`` each, and a grid."""
+    from genzoo.callbacks import save_grid
+    from genzoo.checkpoints import atomic_write
+    from genzoo.data.base import to_unit_range
+    from genzoo.data.files import is_image_file, load_image, readable
+    from genzoo.errors import DatasetNotFoundError
+
+    if not folder.is_dir():
+        raise DatasetNotFoundError(f"input_dir={folder} is not a folder; point it at a folder of images to translate.")
+    paths = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_file(p))
+    if not paths:
+        raise DatasetNotFoundError(f"No images found under input_dir={folder}.")
+    paths = readable(paths, str(folder))
+    c, size = model.data_shape[0], model.data_shape[-1]
+    target = out / f"translated_{direction}"
+    first: list[torch.Tensor] = []
+    for i in range(0, len(paths), batch_size):
+        chunk = paths[i : i + batch_size]
+        src = torch.stack([to_unit_range(load_image(p, size, c)) for p in chunk])
+        fake = model.sample(source=src, direction=direction).float().cpu()
+        for p, img in zip(chunk, fake):
+            dest = target / p.relative_to(folder).with_suffix(".png")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            pixels = ((img.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+            with atomic_write(dest) as tmp:
+                Image.fromarray(pixels[0].numpy() if c == 1 else pixels.permute(1, 2, 0).numpy()).save(tmp, format="png")
+        if not first:
+            first = [src[:8], fake[:8]]
+    print(f"Translated {len(paths)} image(s) of {folder} ({direction}) into {target}")
+    return [save_grid(torch.cat(first), out / f"translated_{direction}.png", nrow=len(first[0]))]
 
 
 def _paths_plot(points: torch.Tensor, real: torch.Tensor, pairs: int, steps: int, path: Path) -> Path:

@@ -66,17 +66,23 @@ def merged_metrics_config(run_cfg: DictConfig, overrides: DictConfig | dict | No
 def score(model, datamodule, mcfg: DictConfig, seed: int = 0) -> dict[str, float]:
     """The sample metrics of ``mcfg`` for any family (through its contract)."""
     from genzoo.metrics import SampleMetrics, build_extractor, toy2d_metrics
-    from genzoo.metrics.sample_quality import count_label
+    from genzoo.metrics.sample_quality import count_label, metric_suites
     from genzoo.sampling import draw_share
 
     n = int(mcfg.num_samples)
     if mcfg.extractor == "toy2d":
         samples, labels = draw_share(model, n, seed, datamodule=datamodule)
         return toy2d_metrics(samples, datamodule.distribution, prefix=f"toy2d/{count_label(n)}", labels=labels)
-    extractor = build_extractor(mcfg.extractor, datamodule, mcfg.cache_dir, mcfg.get("inception_weights"))
-    metrics = SampleMetrics(extractor.to(model.device), datamodule, mcfg.cache_dir, n, mcfg.get("split") or "train",
-                            mcfg.get("num_real"))
-    return metrics.compute(model, seed=seed)
+
+    def build(target, n_samples: int, direction: str | None) -> SampleMetrics:
+        extractor = build_extractor(mcfg.extractor, target, mcfg.cache_dir, mcfg.get("inception_weights"))
+        return SampleMetrics(extractor.to(model.device), target, mcfg.cache_dir, n_samples,
+                             mcfg.get("split") or "train", mcfg.get("num_real"), direction)
+
+    out: dict[str, float] = {}
+    for suite in metric_suites(model, datamodule, n, build):
+        out.update(suite.compute(model, seed=seed, datamodule=datamodule))
+    return out
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> Path:

@@ -21,11 +21,11 @@ from genzoo.errors import ConfigError
 
 SILENT = ("trainer.", "logger.", "callbacks.", "metrics.", "paths.", "hydra.", "debug.", "experiment.")
 SILENT_KEYS = {"seed", "tags", "task_name", "ckpt_path", "optimized_metric", "data.root", "data.download",
-               "data.num_workers", "data.in_memory", "data.seed", "model.compatible_losses"}
+               "data.num_workers", "data.in_memory", "data.seed", "model.compatible_losses", "data.root_a", "data.root_b"}
 STRUCTURAL = ("net.", "loss.")
 STRUCTURAL_KEYS = {"model._target_", "model.name", "model.z_dim", "model.conditioning", "model.label_embed_dim",
                    "model.likelihood", "model.class_conditional", "model.levels", "model.output", "model.variant",
-                   "data.palette_size",
+                   "data.palette_size", "model.pool_size",
                    "data._target_", "data.size", "data.channels", "data.name", "data.crop", "data.split",
                    "data.held_out_fraction", "net", "loss"}
 
@@ -42,7 +42,10 @@ def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
 def _kind(key: str, old: Any, new: Any) -> str:
     if key in SILENT_KEYS or key.startswith(SILENT):
         return "silent"
-    if key in STRUCTURAL_KEYS or key.startswith(STRUCTURAL) or key.endswith("._target_"):
+    if key.startswith("data.") and key.count(".") > 1 and key.rsplit(".", 1)[-1] in ("seed", "num_workers", "batch_size"):
+        return "silent"  # the settings of an unpaired dataset's domains that do not change their images
+    if key in STRUCTURAL_KEYS or key.startswith(STRUCTURAL) or key.endswith("._target_") or (
+            key.startswith("data.") and key.count(".") > 1 and "data." + key.rsplit(".", 1)[-1] in STRUCTURAL_KEYS):
         return "refused"
     if key in ("model.ema_decay", "model.gaussian_std") and (old is None) != (new is None):
         return "refused"

@@ -22,21 +22,57 @@ def balanced_labels(n: int, num_classes: int, start: int = 0) -> torch.Tensor:
     return torch.arange(start, start + n) % num_classes
 
 
-def conditions(model, n: int, datamodule=None, start: int = 0,
-               label: int | None = None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+def domains(direction: str) -> tuple[str, str]:
+    """``"AtoB"`` -> ``("A", "B")``: the source and target domain of a translation direction."""
+    src, sep, tgt = direction.partition("to")
+    if not (sep and src and tgt):
+        raise ConfigError(f"direction={direction!r} is not a translation direction; use AtoB or BtoA.")
+    return src, tgt
+
+
+def directions(model, direction: str | None = None) -> list[str | None]:
+    """The directions a model's samples are drawn and scored in: each of an image-conditional model's
+    ``directions`` (or only ``direction``); ``[None]`` for every other family."""
+    if model.condition != "image" or not model.directions:
+        return [None]
+    if direction is None:
+        return list(model.directions)
+    if direction not in model.directions:
+        raise ConfigError(f"direction={direction!r}: model={model.name} translates {' and '.join(model.directions)}.")
+    return [direction]
+
+
+def source_images(model, datamodule, direction: str | None, n: int, start: int = 0,
+                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Held-out images ``start .. start + n - 1`` (in a fixed order) of ``direction``'s source domain, and
+    their labels where the domain has them (what label preservation compares with)."""
+    if datamodule is None:
+        raise ConfigError(f"model={model.name} translates images and needs data to draw source images from.")
+    dm = datamodule if direction is None else datamodule.domain(domains(direction)[0])
+    labelled = dm.num_classes is not None
+    pool = dm.sample_real(start + n, with_labels=labelled, split="test")
+    x, y = pool if labelled else (pool, None)
+    idx = torch.arange(start, start + n) % len(x)
+    return x[idx], None if y is None else y[idx]
+
+
+def source_count(model, datamodule, direction: str | None) -> int:
+    """How many distinct held-out source images ``direction`` has (a translation of each is one sample)."""
+    dm = datamodule if direction is None else datamodule.domain(domains(direction)[0])
+    return len(dm.dataset("test"))
+
+
+def conditions(model, n: int, datamodule=None, start: int = 0, label: int | None = None,
+               direction: str | None = None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """``(y, source)`` for samples ``start .. start + n - 1`` of a run of samples: every class
-    equally often (or only ``label``) for a label-conditional model; held-out images of the data
-    (in a fixed order) for an image-conditional one; ``(None, None)`` otherwise."""
+    equally often (or only ``label``) for a label-conditional model; held-out images of the source
+    domain of ``direction`` (in a fixed order) for an image-conditional one; ``(None, None)`` otherwise."""
     if model.condition == "label":
         if label is not None:
             return torch.full((n,), int(label)), None
         return balanced_labels(n, model.num_classes, start), None
     if model.condition == "image":
-        if datamodule is None:
-            raise ConfigError(f"model={model.name} translates images and needs data to draw source images from.")
-        pool = datamodule.sample_real(start + n, split="test")
-        idx = torch.arange(start, start + n) % len(pool)
-        return None, pool[idx]
+        return None, source_images(model, datamodule, direction or directions(model)[0], n, start)[0]
     return None, None
 
 
@@ -52,9 +88,10 @@ class Grid:
     y: torch.Tensor | None
     source: torch.Tensor | None
     nrow: int
+    direction: str | None = None
 
     def sample(self, model, ema: bool = True) -> torch.Tensor:
-        return model.sample(noise=self.noise, y=self.y, source=self.source, ema=ema)
+        return model.sample(noise=self.noise, y=self.y, source=self.source, ema=ema, direction=self.direction)
 
 
 def grid_inputs(model, num_samples: int = 64, nrow: int = 8, num_scatter: int = 1000, seed: int = 1234,
@@ -76,21 +113,23 @@ def grid_inputs(model, num_samples: int = 64, nrow: int = 8, num_scatter: int = 
             return Grid(model.draw_noise(per * k, g), torch.arange(k).repeat_interleave(per), None, nrow)
         return Grid(repeat_rows(model.draw_noise(nrow, g), k), torch.arange(k).repeat_interleave(nrow), None, nrow)
     n = num_scatter if toy else num_samples
-    y, source = conditions(model, n, datamodule)
-    return Grid(model.draw_noise(n, g), y, source, nrow)
+    direction = directions(model)[0]
+    y, source = conditions(model, n, datamodule, direction=direction)
+    return Grid(model.draw_noise(n, g), y, source, nrow, direction)
 
 
 def random_grid(model, n: int, generator: torch.Generator, nrow: int, label: int | None = None,
-                datamodule=None) -> Grid:
+                datamodule=None, direction: str | None = None) -> Grid:
     """``n`` fresh samples for a look at the model: a label-conditional model gives one row of
     ``nrow`` per class (or ``n`` of class ``label``); an image-conditional one translates ``n``
-    held-out images."""
+    held-out images (of ``direction``'s source domain; its first direction by default)."""
     toy = len(model.data_shape) == 1
     if model.condition == "label" and label is None and not toy:
         y = torch.arange(model.num_classes).repeat_interleave(nrow)
         return Grid(model.draw_noise(len(y), generator), y, None, nrow)
-    y, source = conditions(model, n, datamodule, label=label)
-    return Grid(model.draw_noise(n, generator), y, source, nrow)
+    direction = directions(model, direction)[0]
+    y, source = conditions(model, n, datamodule, label=label, direction=direction)
+    return Grid(model.draw_noise(n, generator), y, source, nrow, direction)
 
 
 def real_batch(datamodule, n: int, device, split: str = "test") -> tuple[torch.Tensor, ...]:
@@ -102,30 +141,40 @@ def real_batch(datamodule, n: int, device, split: str = "test") -> tuple[torch.T
 
 @torch.no_grad()
 def draw_samples(model, n: int, generator: torch.Generator | None = None, y: torch.Tensor | None = None,
-                 source: torch.Tensor | None = None, chunk: int = 500, ema: bool = True) -> torch.Tensor:
+                 source: torch.Tensor | None = None, chunk: int = 500, ema: bool = True,
+                 direction: str | None = None) -> torch.Tensor:
     """``n`` samples in chunks of at most ``chunk``, gathered on the CPU as float. ``y``/``source``:
-    the class or source image of each sample (from ``conditions``)."""
+    the class or source image of each sample (from ``conditions``); ``direction``: a translating
+    model's direction."""
     out = []
     for i in range(0, n, chunk):
         j = min(n, i + chunk)
         out.append(model.sample(j - i, y=None if y is None else y[i:j], source=None if source is None else source[i:j],
-                                generator=generator, ema=ema).float().cpu())
+                                generator=generator, ema=ema, direction=direction).float().cpu())
     return torch.cat(out) if out else torch.empty(0, *model.data_shape)
 
 
 @torch.no_grad()
-def draw_share(model, n: int, seed: int, world: int = 1, rank: int = 0,
-               datamodule=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def draw_share(model, n: int, seed: int, world: int = 1, rank: int = 0, datamodule=None,
+               direction: str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """This rank's share (``ceil(n / world)``) of ``n`` samples for a metric, from a private generator
-    seeded per rank (sampling never disturbs the training RNG), in eval mode; and for a
-    label-conditional model the classes asked for (every class equally often over all ranks)."""
+    seeded per rank (sampling never disturbs the training RNG), in eval mode; and the labels the
+    samples should have: for a label-conditional model the classes asked for (every class equally
+    often over all ranks), for a translating one its source images' labels (where the source domain
+    has labels: label preservation)."""
     local = math.ceil(n / world)
-    y, source = conditions(model, local, datamodule, start=rank * local)
+    if model.condition == "image":
+        direction = direction or directions(model)[0]
+        source, y = source_images(model, datamodule, direction, local, start=rank * local)
+        asked = None
+    else:
+        asked, source = conditions(model, local, datamodule, start=rank * local)
+        y = asked
     g = torch.Generator().manual_seed(seed + rank)
     was_training = model.training
     model.eval()
     try:
-        return draw_samples(model, local, g, y, source), y
+        return draw_samples(model, local, g, asked, source, direction=direction), y
     finally:
         model.train(was_training)
 

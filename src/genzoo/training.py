@@ -26,6 +26,22 @@ from genzoo.preflight import is_multirun, preflight
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
+def with_model_data(overrides: list[str] | tuple[str, ...], config_dir: str | Path = CONFIG_DIR) -> list[str]:
+    """``overrides`` plus ``data=<option>`` when they choose a model whose data has another form than the
+    default digits (``conf/model_data.yaml``: CycleGAN's two domains) and choose no data themselves
+    (no ``data=``, no ``experiment=``, no sweep over models)."""
+    import yaml
+
+    overrides = list(overrides)
+    path = Path(config_dir) / "model_data.yaml"
+    chosen = {o.split("=", 1)[0].lstrip("+~"): o.split("=", 1)[1] for o in overrides if "=" in o}
+    model = chosen.get("model")
+    if not path.is_file() or model is None or "data" in chosen or "experiment" in chosen:
+        return overrides
+    data = (yaml.safe_load(path.read_text()) or {}).get(model)
+    return overrides + [f"data={data}"] if data else overrides
+
+
 def compose_config(overrides: list[str] | tuple[str, ...], output_dir: str | Path, config_name: str = "train",
                    config_dir: str | Path = CONFIG_DIR) -> DictConfig:
     """The config ``python src/train.py OVERRIDES`` would run, writing into ``output_dir``
@@ -36,7 +52,8 @@ def compose_config(overrides: list[str] | tuple[str, ...], output_dir: str | Pat
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-        cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+        cfg = compose(config_name=config_name, overrides=with_model_data(overrides, config_dir) if config_name == "train"
+                      else list(overrides), return_hydra_config=True)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(output_dir)
         cfg.hydra.runtime.cwd = os.getcwd()
@@ -114,6 +131,10 @@ def build_model(cfg: DictConfig, datamodule) -> GenerativeModule:
                           + (f": {', '.join(f'net={o}' for o in fitting)}" if fitting else "")
                           + (" (data=toy2d chooses net=mlp, for the adversarial families)"
                              if len(datamodule.shape) == 1 else "") + ".")
+    if cls.directions and not callable(getattr(datamodule, "domain", None)):
+        raise ConfigError(f"model={name} translates between two image domains, so it trains on unpaired data: "
+                          "data=unpaired_digits (embedded), data=unpaired data.root=DIR (trainA/, trainB/, testA/, "
+                          "testB/) or data=unpaired data.root_a=DIR data.root_b=DIR.")
     for key in cls.net_keys:
         parts[key] = instantiate(net_cfg[key])
     if cls.uses_loss:

@@ -15,7 +15,7 @@ from genzoo.callbacks.images import EveryModelSteps, log_image, save_figure
 from genzoo.data.base import check_split
 from genzoo.errors import ConfigError
 from genzoo.metrics import InceptionUnavailable, SampleMetrics, build_extractor, toy2d_metrics
-from genzoo.metrics.sample_quality import count_label, extract
+from genzoo.metrics.sample_quality import count_label, extract, metric_suites
 from genzoo.sampling import draw_share
 
 
@@ -47,6 +47,8 @@ class SampleQuality(EveryModelSteps, pl.Callback):
         self.require, self.num_real, self.seed = require, num_real, seed
         self.dirpath = Path(dirpath) if dirpath else None
         self.metrics: SampleMetrics | None = None
+        #: one SampleMetrics per direction the model is scored in (one, except for translating models)
+        self.suites: list[SampleMetrics] = []
         self.disabled = False
         self.history: list[tuple[int, dict[str, float]]] = []
         self.seconds = 0.0  # wall time spent evaluating (for the cost share in the summary)
@@ -56,18 +58,23 @@ class SampleQuality(EveryModelSteps, pl.Callback):
             if self.extractor_name == "toy2d" and not hasattr(trainer.datamodule, "distribution"):
                 raise ConfigError("metrics=toy2d needs data=toy2d; use metrics=classifier or metrics=inception.")
             return
+        def build(target, n: int, direction: str | None) -> SampleMetrics:
+            extractor = build_extractor(self.extractor_name, target, self.cache_dir, self.inception_weights)
+            if self.extractor_name == "classifier" and trainer.is_global_zero:
+                where = f" (domain {direction[-1]}, which {direction} translates to)" if direction else ""
+                print(f"Classifier feature extractor{where}: held-out accuracy {extractor.accuracy:.3f}")
+            return SampleMetrics(extractor.to(pl_module.device), target, self.cache_dir, n, self.split, self.num_real,
+                                 direction)
+
         try:
-            extractor = build_extractor(self.extractor_name, trainer.datamodule, self.cache_dir, self.inception_weights)
+            self.suites = metric_suites(pl_module, trainer.datamodule, self.num_samples, build)
         except InceptionUnavailable as e:
             if self.require:
                 raise ConfigError(f"{e} (metrics.require=true, so the run stops before training.)") from e
             rank_zero_warn(f"{e} Training goes on without {self.extractor_name} metrics.")
             self.disabled = True
             return
-        self.metrics = SampleMetrics(extractor.to(pl_module.device), trainer.datamodule, self.cache_dir,
-                                     self.num_samples, self.split, self.num_real)
-        if self.extractor_name == "classifier" and trainer.is_global_zero:
-            print(f"Classifier feature extractor: held-out accuracy {extractor.accuracy:.3f}")
+        self.metrics = self.suites[0]
 
     def _gather(self, pl_module, t: torch.Tensor, n: int) -> torch.Tensor:
         if pl_module.trainer.world_size == 1:
@@ -78,20 +85,22 @@ class SampleQuality(EveryModelSteps, pl.Callback):
     @torch.no_grad()
     def evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
         start = time.perf_counter()
-        samples, labels = draw_share(pl_module, self.num_samples, self.seed, trainer.world_size, trainer.global_rank,
-                                     datamodule=trainer.datamodule)
-        if labels is not None:
-            labels = self._gather(pl_module, labels, self.num_samples)
-        if self.extractor_name == "toy2d":
-            out = toy2d_metrics(self._gather(pl_module, samples.float().cpu(), self.num_samples),
-                                trainer.datamodule.distribution, prefix=f"toy2d/{count_label(self.num_samples)}",
-                                labels=labels)
-        else:
-            ext = self.metrics.extractor
+        out: dict[str, float] = {}
+        for suite in self.suites if self.extractor_name != "toy2d" else [None]:
+            n = self.num_samples if suite is None else suite.num_samples
+            samples, labels = draw_share(pl_module, n, self.seed, trainer.world_size, trainer.global_rank,
+                                         datamodule=trainer.datamodule, direction=suite and suite.direction)
+            if labels is not None:
+                labels = self._gather(pl_module, labels, n)
+            if suite is None:
+                out.update(toy2d_metrics(self._gather(pl_module, samples.float().cpu(), n),
+                                         trainer.datamodule.distribution, prefix=f"toy2d/{count_label(n)}", labels=labels))
+                continue
+            ext = suite.extractor
             feats, logits = extract(ext, samples, logits=hasattr(ext, "logits"))
-            feats = self._gather(pl_module, feats, self.num_samples)
-            logits = self._gather(pl_module, logits, self.num_samples) if logits is not None else None
-            out = self.metrics.from_features(feats, logits, labels)
+            feats = self._gather(pl_module, feats, n)
+            logits = self._gather(pl_module, logits, n) if logits is not None else None
+            out.update(suite.from_features(feats, logits, labels))
         self.seconds += time.perf_counter() - start
         return out
 

@@ -72,14 +72,15 @@ class ResumableSampler(DistributedSampler):
         self.consumed = 0  # batches of the current epoch the training loop has taken
         self._skip = 0
 
-    def __iter__(self):
+    def epoch_order(self) -> torch.Tensor:
+        """Every item of this epoch in order (all ranks): a function of (seed, epoch) only."""
         n = len(self.dataset)
         if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed + self.epoch)
-            order = torch.randperm(n, generator=g)
-        else:
-            order = torch.arange(n)
-        order = order[: self.total_size][self.rank :: self.num_replicas]
+            return torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        return torch.arange(n)
+
+    def __iter__(self):
+        order = self.epoch_order()[: self.total_size][self.rank :: self.num_replicas]
         skip, self._skip = self._skip, 0
         self.consumed = skip
         return iter(order[skip * self.batch_size :].tolist())
@@ -265,6 +266,9 @@ class GenDataModule(pl.LightningDataModule):
         self.held_out_set: Dataset | None = None
         self._sampler: ResumableSampler | None = None
 
+    #: the training loader's sampler (a subclass of ResumableSampler: its position is checkpointed)
+    sampler_class: type[ResumableSampler] = ResumableSampler
+
     # --- to implement -------------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
@@ -368,7 +372,7 @@ class GenDataModule(pl.LightningDataModule):
         world, rank = 1, 0
         if self.trainer is not None:
             world, rank = self.trainer.world_size, self.trainer.global_rank
-        self._sampler = ResumableSampler(self.train_set, self.batch_size, world, rank, seed=self.seed)
+        self._sampler = self.sampler_class(self.train_set, self.batch_size, world, rank, seed=self.seed)
         batched = callable(getattr(self.train_set, "__getitems__", None))
         return ResumableLoader(
             self.train_set,

@@ -62,3 +62,17 @@ class NonSaturating(AdversarialLoss):
 
     def g_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
         return F.softplus(-fake_out).mean()  # = -mean log sigmoid(l)
+
+
+class LeastSquares(AdversarialLoss):
+    """Least-squares GAN (Mao et al. 2017, a = 0, b = c = 1), as CycleGAN's reference code trains it:
+    the critic's output is a plain score (no sigmoid); D minimises E[(D(x) - 1)^2] + E[D(G(z))^2] and
+    G minimises E[(D(G(z)) - 1)^2]. (CycleGAN halves the critic's sum, like every loss it uses.)"""
+
+    name = "lsgan"
+
+    def d_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+        return (real_out.float() - 1).pow(2).mean() + fake_out.float().pow(2).mean()
+
+    def g_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
+        return (fake_out.float() - 1).pow(2).mean()

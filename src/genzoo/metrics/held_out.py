@@ -3,7 +3,8 @@
 The family returns per-example values for a batch (``GenerativeModule.held_out_metrics``); this
 averages them over every example of the held-out split (or its first ``max_examples``), exactly,
 whatever the batch size or the number of processes: each rank sums its share, the sums and counts
-are added over ranks, then divided. Names state the protocol: ``<name>/test`` over the whole split,
+are added over ranks, then divided. A metric that applies to some examples only (one translation
+direction's) returns values for those, and is averaged over them. Names state the protocol: ``<name>/test`` over the whole split,
 ``<name>/test/<n>`` over its first n examples.
 """
 
@@ -28,7 +29,7 @@ def held_out_average(model, datamodule, batch_size: int = 256, max_examples: int
     names = tuple(model.held_out_metric_names)
     if not names:
         return {}
-    sums = torch.zeros(len(names) + 1, dtype=torch.float64, device=model.device)  # last: example count
+    sums = torch.zeros(2, len(names), dtype=torch.float64, device=model.device)  # value sums; example counts
     was_training = model.training
     model.eval()
     try:
@@ -38,11 +39,10 @@ def held_out_average(model, datamodule, batch_size: int = 256, max_examples: int
             missing = [k for k in names if k not in out]
             if missing:
                 raise KeyError(f"{type(model).__name__}.held_out_metrics returned no {missing}")
-            sums[:-1] += torch.stack([out[k].detach().double().sum() for k in names])
-            sums[-1] += len(batch[0])
+            sums[0] += torch.stack([out[k].detach().double().sum() for k in names])
+            sums[1] += torch.tensor([out[k].numel() for k in names], dtype=torch.float64, device=sums.device)
     finally:
         model.train(was_training)
     if all_reduce is not None:
         sums = all_reduce(sums)
-    count = float(sums[-1])
-    return {metric_name(k, max_examples): float(sums[i]) / count for i, k in enumerate(names)} if count else {}
+    return {metric_name(k, max_examples): float(sums[0, i] / sums[1, i]) for i, k in enumerate(names) if sums[1, i] > 0}

@@ -70,10 +70,14 @@ class SampleMetrics:
     """FID, KID (and IS where the extractor has logits) of samples against a dataset split."""
 
     def __init__(self, extractor: torch.nn.Module, datamodule, cache_dir: str | Path, num_samples: int,
-                 split: str = "train", num_real: int | None = None) -> None:
+                 split: str = "train", num_real: int | None = None, direction: str | None = None) -> None:
         self.extractor, self.datamodule = extractor, datamodule
         self.cache_dir, self.num_samples, self.split = Path(cache_dir), num_samples, check_split(split)
         self.num_real = num_real
+        #: a translation direction ("AtoB"): ``datamodule`` is its target domain, the metric names end
+        #: in the direction, and the share of samples classified as their source's label is
+        #: ``label_preservation``
+        self.direction = direction
         self._real: torch.Tensor | None = None
         self.computed_real = False  # True when this object had to extract the real features itself
 
@@ -105,14 +109,18 @@ class SampleMetrics:
 
     def keys(self) -> dict[str, str]:
         n = count_label(self.num_samples)
-        return {"fid": f"fid/{self.name}/{n}/{self.split}", "kid": f"kid/{self.name}/{n}/{self.split}",
-                "precision": f"precision/{self.name}/{n}/{self.split}", "recall": f"recall/{self.name}/{n}/{self.split}",
-                "is": f"is/{self.name}/{n}", "conditional_accuracy": f"conditional_accuracy/{self.name}/{n}"}
+        d = f"/{self.direction}" if self.direction else ""
+        accuracy = "label_preservation" if self.direction else "conditional_accuracy"
+        return {"fid": f"fid/{self.name}/{n}/{self.split}{d}", "kid": f"kid/{self.name}/{n}/{self.split}{d}",
+                "precision": f"precision/{self.name}/{n}/{self.split}{d}",
+                "recall": f"recall/{self.name}/{n}/{self.split}{d}", "is": f"is/{self.name}/{n}{d}",
+                "conditional_accuracy": f"{accuracy}/{self.name}/{n}{d}"}
 
     def from_features(self, feats: torch.Tensor, logits: torch.Tensor | None,
                       labels: torch.Tensor | None = None) -> dict[str, float]:
         """FID/KID/precision/recall; with class logits IS; with the classes asked of a conditional
-        model also the share of samples the classifier assigns to the class asked for."""
+        model (or a translation's source labels) also the share of samples the classifier assigns to
+        that class."""
         real, k = self.real_features(), self.keys()
         out = {k["fid"]: frechet_distance(feats, real), k["kid"]: kernel_distance(feats, real)}
         out[k["precision"]], out[k["recall"]] = precision_recall(feats, real)
@@ -122,12 +130,31 @@ class SampleMetrics:
                 out[k["conditional_accuracy"]] = float((logits.argmax(1) == labels.to(logits.device)).float().mean())
         return out
 
-    def compute(self, model, seed: int = 0) -> dict[str, float]:
+    def compute(self, model, seed: int = 0, datamodule=None) -> dict[str, float]:
         """Metrics of ``num_samples`` samples of ``model`` (through the family contract; a
-        label-conditional model is asked for every class equally often)."""
-        images, labels = draw_share(model, self.num_samples, seed, datamodule=self.datamodule)
+        label-conditional model is asked for every class equally often; a translating one translates
+        held-out source images of ``datamodule``, the whole unpaired data, in ``direction``)."""
+        images, labels = draw_share(model, self.num_samples, seed, datamodule=datamodule or self.datamodule,
+                                    direction=self.direction)
         feats, logits = extract(self.extractor, images, logits=hasattr(self.extractor, "logits"))
         return self.from_features(feats, logits, labels)
+
+
+def metric_suites(model, datamodule, num_samples: int, build) -> list[SampleMetrics]:
+    """One ``SampleMetrics`` per direction a model's samples are scored in: one for most families;
+    for a translating model one per direction, against the target domain, with as many samples as
+    the source domain has held-out images (at most ``num_samples``: each is translated once).
+    ``build(target datamodule, num_samples, direction)`` makes each."""
+    from genzoo.sampling import directions, domains, source_count
+
+    suites = []
+    for d in directions(model):
+        if d is None:
+            suites.append(build(datamodule, num_samples, None))
+        else:
+            n = min(num_samples, source_count(model, datamodule, d))
+            suites.append(build(datamodule.domain(domains(d)[1]), n, d))
+    return suites
 
 
 def toy2d_metrics(samples: torch.Tensor, distribution, prefix: str = "toy2d",

@@ -37,6 +37,8 @@ class GenerativeModule(pl.LightningModule):
     - ``data_shape``: the shape of one sample (C, H, W images; (2,) toy points);
     - ``condition``: what a sample is conditioned on: ``"none"``, ``"label"`` (a class index in
       ``range(num_classes)``) or ``"image"`` (a source image of the data's shape: translation);
+    - ``directions``: an image-conditional family's translation directions (``"AtoB"``: source
+      images of the data's domain A, samples in domain B; the data then has ``domain("A")`` etc.);
     - ``latent_key``: the key of ``draw_noise``'s output that is a Gaussian latent worth
       interpolating (``"z"`` for GAN and VAE), or None (PixelRNN, CycleGAN);
     - ``held_out_metric_names``: the names ``held_out_metrics`` returns (none for GANs);
@@ -49,7 +51,8 @@ class GenerativeModule(pl.LightningModule):
     - ``draw_noise(n, generator)``: the random inputs of ``n`` samples, drawn only from
       ``generator`` (a private ``torch.Generator``: the same seed gives the same grid);
     - ``sample_given(noise, y, source, ema)``: samples from those inputs (with the averaged weights
-      where the family keeps them and ``ema`` is true);
+      where the family keeps them and ``ema`` is true); an image-conditional family's takes
+      ``direction`` too;
     - optionally ``held_out_metrics(batch)`` (per-example values, averaged by the spine over the
       held-out split) and ``pictures(batch, generator)`` (reconstructions, completions, ...; their
       names in ``picture_names``).
@@ -68,6 +71,7 @@ class GenerativeModule(pl.LightningModule):
     condition = "none"
     num_classes: int | None = None
     latent_key: str | None = None
+    directions: tuple[str, ...] = ()
     held_out_metric_names: tuple[str, ...] = ()
     picture_names: tuple[str, ...] = ()
     #: what ``build_model`` passes besides ``data_shape`` and ``num_classes``: the keys of the
@@ -126,12 +130,13 @@ class GenerativeModule(pl.LightningModule):
     @torch.no_grad()
     def sample(self, n: int | None = None, *, noise: dict[str, torch.Tensor] | None = None,
                y: torch.Tensor | None = None, source: torch.Tensor | None = None,
-               generator: torch.Generator | None = None, ema: bool = True) -> torch.Tensor:
+               generator: torch.Generator | None = None, ema: bool = True,
+               direction: str | None = None) -> torch.Tensor:
         """``n`` samples (or one per given label, source image or noise row).
 
         Label-conditional families draw uniform classes when ``y`` is None; image-conditional ones
-        need ``source``. Random inputs come from ``noise`` if given, else from ``generator`` (the
-        global RNG when None).
+        need ``source`` (translated in ``direction``, one of ``directions``; the first by default).
+        Random inputs come from ``noise`` if given, else from ``generator`` (the global RNG when None).
         """
         if y is not None and self.condition != "label":
             raise ConfigError(f"model={self.name} is not class-conditional and cannot generate a chosen class; "
@@ -155,12 +160,16 @@ class GenerativeModule(pl.LightningModule):
             y = y.to(dev)
         if source is not None:
             source = source.to(dev)
+            if not self.directions:  # a translator of one kind of image
+                return self.sample_given(noise, source=source, ema=ema)
+            return self.sample_given(noise, source=source, ema=ema, direction=direction or self.directions[0])
         return self.sample_given(noise, y=y, source=source, ema=ema)
 
     # --- held-out metrics and pictures ------------------------------------------------------------
     def held_out_metrics(self, batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
         """Per-example values (shape (B,)) of ``held_out_metric_names`` on a held-out batch; the spine
-        averages them over the held-out split (``HeldOutMetrics`` callback, ``eval.py``)."""
+        averages them over the held-out split (``HeldOutMetrics`` callback, ``eval.py``). A metric
+        that applies to some examples only returns values for those (shape (k,), k <= B)."""
         return {}
 
     def pictures(self, batch: tuple[torch.Tensor, ...], generator: torch.Generator) -> dict[str, tuple[torch.Tensor, int]]:

@@ -7,6 +7,7 @@ from genzoo.nets.conditional import (
     ProjectionDiscriminator,
     conditional_nets,
 )
+from genzoo.nets.cyclegan import CycleGenerator, PatchDiscriminator
 from genzoo.nets.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_geometry
 from genzoo.nets.mlp import MLPDiscriminator, MLPGenerator
 from genzoo.nets.pixelcnn import GatedPixelCNN, MaskedConv2d, MaskedPixelCNN, pixel_net
@@ -32,4 +33,6 @@ __all__ = [
     "PixelRNN",
     "pixel_rnn",
     "dcgan_geometry",
+    "CycleGenerator",
+    "PatchDiscriminator",
 ]

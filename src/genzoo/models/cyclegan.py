@@ -1,0 +1,292 @@
+"""CycleGAN (Zhu, Park, Isola and Efros 2017; seed claim C19): translation between two image domains
+with no paired examples.
+
+Two generators, G_AB: A -> B and G_BA: B -> A, and two critics, D_A (real A images vs G_BA's) and
+D_B. One model step is the reference's ``optimize_parameters``:
+
+1. the four generator passes, once: fake_B = G_AB(a), rec_A = G_BA(fake_B), fake_A = G_BA(b),
+   rec_B = G_AB(fake_A);
+2. one step of one optimiser over both generators on
+   L_G = adv(D_B(fake_B)) + adv(D_A(fake_A))                               (fool both critics)
+       + lambda_a |rec_A - a|_1 + lambda_b |rec_B - b|_1                   (cycle consistency)
+       + lambda_identity (lambda_b |G_AB(b) - b|_1 + lambda_a |G_BA(a) - a|_1)   (identity);
+3. one step of one optimiser over both critics on 1/2 [d(D_B(b), D_B(pool_B(fake_B)))] + 1/2 [the
+   same for A], reusing step 1's fakes (detached), each drawn through an image pool of past fakes
+   (Shrivastava et al. 2017): with the pool full, each fake is swapped with probability 1/2 for a
+   stored one, which it replaces.
+
+The adversarial loss is any of genzoo's that needs no penalty: least squares (``loss=lsgan``, the
+reference's) or the non-saturating / minimax GAN losses. Learning rates stay constant for
+``lr_constant_epochs`` epochs, then fall linearly to zero over ``lr_decay_epochs`` (an epoch is
+max(|A|, |B|) images). Each rank of a DDP run keeps its own pools (as each process would in the
+reference); checkpoints hold every rank's pools, so a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from genzoo.errors import ConfigError
+from genzoo.losses import AdversarialLoss
+from genzoo.models.base import GenerativeModule, at_least_float32, counted_steps
+
+DIRECTIONS = ("AtoB", "BtoA")
+
+
+class ImagePool(nn.Module):
+    """A buffer of up to ``size`` past generated images (the reference's ``ImagePool``, batched).
+
+    ``query(images)`` returns, per image in order: the image itself while the pool fills (and the
+    image goes in), then with probability 1/2 the image, else a random stored image, which the new
+    one replaces. The draws come from the global RNG (restored on resume). ``size=0``: no pool.
+    """
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        if not isinstance(size, int) or size < 0:
+            raise ConfigError(f"model.pool_size={size!r} must be an integer >= 0 (0: no pool; the reference uses 50).")
+        self.size = size
+        self.images: torch.Tensor | None = None  # (size, C, H, W), allocated at the first query
+        self.count = 0
+
+    @torch.no_grad()
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        if self.size == 0:
+            return images
+        images = images.detach()
+        if self.images is None:
+            self.images = torch.zeros(self.size, *images.shape[1:], dtype=images.dtype, device=images.device)
+        n = images.shape[0]
+        swap = torch.rand(n) > 0.5  # drawn for every image, full pool or not: the RNG stream does not depend on it
+        slot = torch.randint(self.size, (n,))
+        out = images.clone()
+        for i in range(n):
+            if self.count < self.size:
+                self.images[self.count] = images[i].to(self.images.dtype)
+                self.count += 1
+            elif swap[i]:
+                out[i] = self.images[slot[i]].to(out.dtype)
+                self.images[slot[i]] = images[i].to(self.images.dtype)
+        return out
+
+    def state(self) -> dict[str, Any]:
+        return {"count": self.count, "images": None if self.images is None else self.images.detach().cpu()}
+
+    def restore(self, state: dict[str, Any], device: torch.device) -> None:
+        self.count = int(state["count"])
+        images = state["images"]
+        if images is not None and images.shape[0] != self.size:
+            raise ConfigError(f"The checkpoint's image pool holds {images.shape[0]} images but model.pool_size="
+                              f"{self.size}; resume with the pool size it was trained with.")
+        self.images = None if images is None else images.to(device)
+
+
+def lr_factor(epoch: int, constant_epochs: int, decay_epochs: int) -> float:
+    """The reference's ``linear`` policy: 1 for the first ``constant_epochs`` epochs (0-based ``epoch``),
+    then 1 - k / (decay_epochs + 1) in the k-th epoch after them, reaching 1 / (decay_epochs + 1) in the
+    last and 0 after it."""
+    return max(0.0, 1.0 - max(0, epoch - constant_epochs + 1) / float(decay_epochs + 1))
+
+
+class CycleGAN(GenerativeModule):
+    ddp_strategy = "ddp_find_unused_parameters_true"  # each optimiser step leaves the other pair without gradients
+    condition = "image"
+    directions = DIRECTIONS
+    net_keys = ("generator", "discriminator")
+    uses_loss = True
+    optimizer_keys = ("optimizer_g", "optimizer_d")
+    held_out_metric_names = ("cycle_l1/AtoB", "cycle_l1/BtoA")
+    picture_names = ("translation_AtoB", "translation_BtoA")
+
+    def __init__(
+        self,
+        generator: Callable[..., nn.Module],
+        discriminator: Callable[..., nn.Module],
+        loss: AdversarialLoss,
+        data_shape: Sequence[int],
+        optimizer_g: Callable[..., torch.optim.Optimizer],
+        optimizer_d: Callable[..., torch.optim.Optimizer],
+        lambda_a: float = 10.0,
+        lambda_b: float = 10.0,
+        lambda_identity: float = 0.5,
+        pool_size: int = 50,
+        lr_constant_epochs: int | None = 100,
+        lr_decay_epochs: int = 100,
+        compatible_losses: Sequence[str] | None = None,
+        num_classes: int | None = None,
+        name: str = "cyclegan",
+        nonfinite: str = "stop",
+    ) -> None:
+        super().__init__()
+        self.set_nonfinite(nonfinite)
+        if compatible_losses is not None and loss.name not in compatible_losses:
+            raise ConfigError(f"model={name} does not train with loss={loss.name}. Losses that fit model={name}: "
+                              f"{', '.join(compatible_losses)} (for example `model={name} loss={compatible_losses[0]}`).")
+        if len(data_shape) != 3:
+            raise ConfigError(f"model={name} translates images (C, H, W); the data has shape {tuple(data_shape)}. Use "
+                              "unpaired image data: data=unpaired_digits, or data=unpaired data.root=DIR.")
+        for key, value in (("lambda_a", lambda_a), ("lambda_b", lambda_b), ("lambda_identity", lambda_identity)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"model.{key}={value!r} must be a number >= 0 (0 switches the term off).")
+        if lr_constant_epochs is not None and (lr_constant_epochs < 0 or lr_decay_epochs < 0):
+            raise ConfigError("model.lr_constant_epochs and model.lr_decay_epochs must be >= 0 "
+                              "(lr_constant_epochs=null: a constant learning rate throughout).")
+        self.name = name
+        self.data_shape = tuple(data_shape)
+        self.loss = loss
+        self.g_ab, self.g_ba = generator(shape=self.data_shape), generator(shape=self.data_shape)
+        self.d_a, self.d_b = discriminator(shape=self.data_shape), discriminator(shape=self.data_shape)
+        self.lambda_a, self.lambda_b, self.lambda_identity = float(lambda_a), float(lambda_b), float(lambda_identity)
+        self.pool_a, self.pool_b = ImagePool(pool_size), ImagePool(pool_size)
+        self.lr_constant_epochs, self.lr_decay_epochs = lr_constant_epochs, lr_decay_epochs
+        self._optimizer_g, self._optimizer_d = optimizer_g, optimizer_d
+        self.steps_per_epoch = 1  # set from the training loader when training starts
+
+    # --- what the spine asks ------------------------------------------------------------------------
+    def run_name(self) -> str:
+        return f"{self.name}-{self.loss.name}"
+
+    def lightning_steps(self, model_steps: int) -> int:
+        return -1 if model_steps < 0 else 2 * model_steps  # a generator and a critic step per model step
+
+    def lightning_steps_left(self, counters: dict[str, int], model_steps: int) -> int:
+        return 2 * max(0, model_steps - counted_steps(counters))
+
+    def translator(self, direction: str) -> nn.Module:
+        if direction not in DIRECTIONS:
+            raise ConfigError(f"direction={direction!r}: model={self.name} translates AtoB and BtoA.")
+        return self.g_ab if direction == "AtoB" else self.g_ba
+
+    def draw_noise(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        return {}  # a translation is a function of its source image
+
+    def sample_given(self, noise: dict[str, torch.Tensor], y: torch.Tensor | None = None,
+                     source: torch.Tensor | None = None, ema: bool = True, direction: str = "AtoB") -> torch.Tensor:
+        return self.translator(direction)(source)
+
+    def held_out_metrics(self, batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+        """Cycle-reconstruction error per direction: mean |G_BA(G_AB(a)) - a| per held-out A image (AtoB),
+        and the same for B; ``batch`` is ``(images, domain)`` (0: A, 1: B) from the unpaired data."""
+        if len(batch) < 2:
+            raise ConfigError(f"model={self.name} needs unpaired data (data=unpaired_digits, data=unpaired).")
+        x, dom = batch[0], batch[1]
+        out = {}
+        for d, direction in enumerate(DIRECTIONS):
+            src = x[dom == d]
+            there = self.translator(direction)(src)
+            back = self.translator(DIRECTIONS[1 - d])(there)
+            out[f"cycle_l1/{direction}"] = (at_least_float32(back) - src.float()).abs().flatten(1).mean(1)
+        return out
+
+    @torch.no_grad()
+    def pictures(self, batch: tuple[torch.Tensor, ...], generator: torch.Generator) -> dict[str, tuple[torch.Tensor, int]]:
+        """Per direction, three rows of held-out images: sources, their translations, and the
+        translations translated back (the cycle), up to 8 per row."""
+        if len(batch) < 2:
+            return {}
+        out = {}
+        for source, direction in zip(batch[:2], DIRECTIONS):
+            src = source[:8]
+            there = self.translator(direction)(src)
+            back = self.translator(DIRECTIONS[1 - DIRECTIONS.index(direction)])(there)
+            out[f"translation_{direction}"] = (torch.cat([src.float(), there.float(), back.float()]), len(src))
+        return out
+
+    # --- training --------------------------------------------------------------------------------------
+    def configure_optimizers(self):
+        g_params = [*self.g_ab.parameters(), *self.g_ba.parameters()]
+        d_params = [*self.d_a.parameters(), *self.d_b.parameters()]
+        opts = [self._optimizer_g(g_params), self._optimizer_d(d_params)]
+        if self.lr_constant_epochs is None:
+            return opts
+        schedule = [torch.optim.lr_scheduler.LambdaLR(opt, self._lr_lambda) for opt in opts]
+        return opts, schedule
+
+    def _lr_lambda(self, model_step: int) -> float:
+        return lr_factor(model_step // max(1, self.steps_per_epoch), self.lr_constant_epochs, self.lr_decay_epochs)
+
+    def on_train_start(self) -> None:
+        super().on_train_start()
+        # an epoch in model steps: this rank's batches of max(|A|, |B|) pairs (the schedule counts epochs)
+        self.steps_per_epoch = max(1, int(self.trainer.num_training_batches))
+
+    def adversarial(self, critic: nn.Module, images: torch.Tensor) -> torch.Tensor:
+        return self.loss.g_loss(at_least_float32(critic(images)))
+
+    def critic_loss(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return 0.5 * self.loss.d_loss(at_least_float32(critic(real)), at_least_float32(critic(fake)))
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        if len(batch) != 2:
+            raise ConfigError(f"model={self.name} trains on unpaired batches (a, b): use data=unpaired_digits or "
+                              "data=unpaired data.root=DIR.")
+        a, b = batch
+        opt_g, opt_d = self.optimizers()
+        l1 = nn.functional.l1_loss
+        with self.toggled_optimizer(opt_g):
+            saved = self.buffer_snapshot(self.g_ab, self.g_ba, self.d_a, self.d_b)
+            fake_b = self.g_ab(a)
+            rec_a = self.g_ba(fake_b)
+            fake_a = self.g_ba(b)
+            rec_b = self.g_ab(fake_a)
+            g = {"loss/g_ab": self.adversarial(self.d_b, fake_b), "loss/g_ba": self.adversarial(self.d_a, fake_a),
+                 "loss/cycle_a": self.lambda_a * l1(at_least_float32(rec_a), a.float()),
+                 "loss/cycle_b": self.lambda_b * l1(at_least_float32(rec_b), b.float())}
+            if self.lambda_identity > 0:
+                g["loss/identity_a"] = self.lambda_identity * self.lambda_a * l1(at_least_float32(self.g_ba(a)), a.float())
+                g["loss/identity_b"] = self.lambda_identity * self.lambda_b * l1(at_least_float32(self.g_ab(b)), b.float())
+            g["loss/g"] = sum(g.values())
+            opt_g.zero_grad(set_to_none=True)
+            if self.finite_or_skip("generators", "loss/g", g["loss/g"], saved):
+                self.manual_backward(g["loss/g"])
+            opt_g.step()
+        with self.toggled_optimizer(opt_d):
+            saved = self.buffer_snapshot(self.d_a, self.d_b)
+            d = {"loss/d_a": self.critic_loss(self.d_a, a, self.pool_a.query(fake_a.detach())),
+                 "loss/d_b": self.critic_loss(self.d_b, b, self.pool_b.query(fake_b.detach()))}
+            d["loss/d"] = d["loss/d_a"] + d["loss/d_b"]
+            opt_d.zero_grad(set_to_none=True)
+            if self.finite_or_skip("critics", "loss/d", d["loss/d"], saved):
+                self.manual_backward(d["loss/d"])
+            opt_d.step()
+        self.model_step += 1
+        scheds = self.lr_schedulers()
+        for sch in scheds if isinstance(scheds, list) else [scheds] if scheds is not None else []:
+            sch.step()
+        self.log_step({k: v.detach() for k, v in {**g, **d}.items()})
+
+    # --- exact resume: the pools ------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        pools = [self.pool_a.state(), self.pool_b.state()]
+        trainer = self._trainer
+        if trainer is not None and trainer.world_size > 1 and self.pool_a.size > 0:
+            pools = [self._gathered(p) for p in pools]  # every rank's pool (every rank calls this together)
+        else:
+            pools = [{"count": p["count"], "images": None if p["images"] is None else p["images"][None]} for p in pools]
+        checkpoint["genzoo"]["pools"] = {"A": pools[0], "B": pools[1]}
+
+    def _gathered(self, state: dict[str, Any]) -> dict[str, Any]:
+        images = state["images"]
+        if images is None:
+            images = torch.zeros(self.pool_a.size, *self.data_shape)
+        return {"count": state["count"], "images": self.all_gather(images.to(self.device)).cpu()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        pools = (checkpoint.get("genzoo") or {}).get("pools")
+        if not pools:
+            return
+        trainer = self._trainer
+        rank = trainer.global_rank if trainer is not None else 0
+        for key, pool in (("A", self.pool_a), ("B", self.pool_b)):
+            state = pools[key]
+            images = state["images"]
+            if images is not None:  # (ranks, size, C, H, W): this rank's pool (rank 0's when the run has more ranks)
+                images = images[rank] if rank < images.shape[0] else images[0]
+            pool.restore({"count": state["count"], "images": images}, self.device)
+
