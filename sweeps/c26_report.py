@@ -12,22 +12,14 @@ the real images'). Writes ``c26_comparison.md`` (per run, and mean per model) an
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
-import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from report_utils import final_csv_metrics, save_figure_and_say, show_grid  # noqa: E402
 
-
-def final_csv_metrics(run: Path) -> dict[str, float]:
-    out: dict[str, float] = {}
-    with open(run / "csv" / "metrics.csv") as f:
-        for row in csv.DictReader(f):
-            out.update({k: float(v) for k, v in row.items() if v not in ("", None)})
-    return out
 
 
 def main() -> None:
@@ -76,18 +68,11 @@ def main() -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from torchvision.utils import make_grid
-
     panels = [("real (held out)", real[:64])] + sorted(pictures.items())
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4.3), dpi=100)
     for ax, (title, imgs) in zip(axes, panels):
-        grid = make_grid(imgs.clamp(-1, 1) * 0.5 + 0.5, nrow=8, padding=1)
-        ax.imshow(grid.permute(1, 2, 0).numpy())
-        ax.set_title(title)
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(args.out / "c26_vae_vs_gan.png")
-    print(f"Wrote {args.out / 'c26_comparison.md'} and {args.out / 'c26_vae_vs_gan.png'}")
+        show_grid(ax, imgs, 8, title)
+    save_figure_and_say(fig, args.out / "c26_vae_vs_gan.png", args.out / "c26_comparison.md")
 
 
 if __name__ == "__main__":
