@@ -226,10 +226,11 @@ def test_augmentation_crops_and_flips_from_the_global_rng():
 def test_resume_restores_optimisers_schedules_pools_rng_and_data_position(compose_cfg, tmp_path):
     """10 + 10 steps == 20 steps, bit for bit: the pools (size 3) fill and swap, the learning rate
     falls (an epoch is 9 pairs at batch 2: 4 steps), training images are cropped and flipped at random,
-    and the run crosses epoch ends."""
+    the generators' weight average (model.ema_decay) goes on, and the run crosses epoch ends."""
     tree = make_tree(tmp_path / "tree")
     common = [*cyc("data=unpaired", f"data.root={tree}", "data.size=16", "data.load_size=18", "data.num_workers=0",
                    "data.batch_size=2", "model.lr_constant_epochs=1", "model.lr_decay_epochs=6", "metrics=none",
+                   "model.ema_decay=0.9",
                    "callbacks.model_checkpoint.every_n_steps=10", "callbacks.held_out.every_n_steps=10",
                    "trainer.max_steps=20")]
     full = compose_cfg(*common, name="full")
@@ -239,8 +240,9 @@ def test_resume_restores_optimisers_schedules_pools_rng_and_data_position(compos
     train(resumed)
     a, b = (torch.load(Path(c.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=False) for c in (full, resumed))
     assert b["genzoo"]["counters"]["model_step"] == 20 and a["global_step"] == b["global_step"] == 40
+    assert any(k.startswith("ema.averaged.g_ba.") for k in a["state_dict"])  # the generators' average resumes too
     for name, t in a["state_dict"].items():
-        assert torch.equal(t, b["state_dict"][name]), name
+        assert (torch.equal(t, b["state_dict"][name]) if torch.is_tensor(t) else t == b["state_dict"][name]), name
     for key in ("A", "B"):
         assert a["genzoo"]["pools"][key]["count"] == 3
         assert torch.equal(a["genzoo"]["pools"][key]["images"], b["genzoo"]["pools"][key]["images"])

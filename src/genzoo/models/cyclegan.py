@@ -19,7 +19,8 @@ The adversarial loss is any of genzoo's that needs no penalty: least squares (``
 reference's) or the non-saturating / minimax GAN losses. Learning rates stay constant for
 ``lr_constant_epochs`` epochs, then fall linearly to zero over ``lr_decay_epochs`` (an epoch is
 max(|A|, |B|) images). Each rank of a DDP run keeps its own pools (as each process would in the
-reference); checkpoints hold every rank's pools, so a resumed run continues exactly.
+reference); checkpoints hold every rank's pools, so a resumed run continues exactly. ``ema_decay``
+keeps an average of both generators (off by default, as in the reference), used for translations.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import torch.nn as nn
 from genzoo.errors import ConfigError
 from genzoo.losses import AdversarialLoss
 from genzoo.models.base import GenerativeModule, at_least_float32, counted_steps
+from genzoo.models.ema import EMA
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -119,6 +121,7 @@ class CycleGAN(GenerativeModule):
         compatible_losses: Sequence[str] | None = None,
         num_classes: int | None = None,
         name: str = "cyclegan",
+        ema_decay: float | None = None,
         nonfinite: str = "stop",
     ) -> None:
         super().__init__()
@@ -145,6 +148,8 @@ class CycleGAN(GenerativeModule):
         self.lr_constant_epochs, self.lr_decay_epochs = lr_constant_epochs, lr_decay_epochs
         self._optimizer_g, self._optimizer_d = optimizer_g, optimizer_d
         self.steps_per_epoch = 1  # set from the training loader when training starts
+        # an average of both generators' weights (off in the reference); translations use it when present
+        self.ema = EMA({"g_ab": self.g_ab, "g_ba": self.g_ba}, ema_decay) if ema_decay is not None else None
 
     # --- what the spine asks ------------------------------------------------------------------------
     def run_name(self) -> str:
@@ -156,17 +161,19 @@ class CycleGAN(GenerativeModule):
     def lightning_steps_left(self, counters: dict[str, int], model_steps: int) -> int:
         return 2 * max(0, model_steps - counted_steps(counters))
 
-    def translator(self, direction: str) -> nn.Module:
+    def translator(self, direction: str, ema: bool = True) -> nn.Module:
+        """The generator of ``direction`` (its weight average where the model keeps one and ``ema``)."""
         if direction not in DIRECTIONS:
             raise ConfigError(f"direction={direction!r}: model={self.name} translates AtoB and BtoA.")
-        return self.g_ab if direction == "AtoB" else self.g_ba
+        key = "g_ab" if direction == "AtoB" else "g_ba"
+        return self.ema[key] if ema and self.ema is not None else getattr(self, key)
 
     def draw_noise(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         return {}  # a translation is a function of its source image
 
     def sample_given(self, noise: dict[str, torch.Tensor], y: torch.Tensor | None = None,
                      source: torch.Tensor | None = None, ema: bool = True, direction: str = "AtoB") -> torch.Tensor:
-        return self.translator(direction)(source)
+        return self.translator(direction, ema)(source)
 
     def held_out_metrics(self, batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
         """Cycle-reconstruction error per direction: mean |G_BA(G_AB(a)) - a| per held-out A image (AtoB),
@@ -254,6 +261,8 @@ class CycleGAN(GenerativeModule):
                 self.manual_backward(d["loss/d"])
             opt_d.step()
         self.model_step += 1
+        if self.ema is not None:
+            self.ema.update({"g_ab": self.g_ab, "g_ba": self.g_ba})
         scheds = self.lr_schedulers()
         for sch in scheds if isinstance(scheds, list) else [scheds] if scheds is not None else []:
             sch.step()
