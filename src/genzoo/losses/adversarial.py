@@ -64,7 +64,7 @@ class NonSaturating(AdversarialLoss):
         return F.softplus(-fake_out).mean()  # = -mean log sigmoid(l)
 
 
-class LeastSquares(AdversarialLoss):
+class LSGAN(AdversarialLoss):
     """Least-squares GAN (Mao et al. 2017, a = 0, b = c = 1), as CycleGAN's reference code trains it:
     the critic's output is a plain score (no sigmoid); D minimises E[(D(x) - 1)^2] + E[D(G(z))^2] and
     G minimises E[(D(G(z)) - 1)^2]. (CycleGAN halves the critic's sum, like every loss it uses.)"""
