@@ -42,7 +42,9 @@ def test_default_run_leaves_samples_checkpoints_csv_and_offline_wandb(compose_cf
     out = Path(cfg.paths.output_dir)
     assert cfg.logger.wandb.mode == "offline"
     assert sorted(p.name for p in (out / "checkpoints").glob("*.ckpt")) == ["g0000004.ckpt", "g0000006.ckpt", "last.ckpt"]
-    assert sorted(p.name for p in (out / "samples").glob("*.png")) == ["g0000004.png", "g0000006.png", "last.png"]
+    # the EMA generator's grids, and the trained weights' from the same noise beside them
+    assert sorted(p.name for p in (out / "samples").glob("*.png")) == [
+        "g0000004.png", "g0000006.png", "last.png", "raw_g0000004.png", "raw_g0000006.png", "raw_last.png"]
     assert (out / "plots" / "losses.png").stat().st_size > 0
     rows = (out / "csv" / "metrics.csv").read_text().splitlines()
     assert "model_step" in rows[0] and "loss/d" in rows[0] and len(rows) > 1
@@ -166,6 +168,61 @@ def test_ema_of_the_generator_follows_the_warmup_rule_and_is_what_sample_uses(co
     assert torch.equal(model.sample(noise={"z": z}), model.ema["generator"](z))
     assert not torch.equal(model.sample(noise={"z": z}), model.sample(noise={"z": z}, ema=False))
     pickle.loads(pickle.dumps(model))  # ddp_spawn pickles the module
+
+
+def test_averaged_generator_gets_batchnorm_statistics_of_its_own_weights():
+    """The EMA's BatchNorm statistics are computed for the averaged weights (standing statistics), not
+    averaged from the live network's: after recalibrate() they are the exact mean and (unbiased)
+    variance of the averaged net's pre-norm activations over the calibration batches, recomputed only
+    after an update or a restore; without standing statistics they are averaged as before."""
+    import torch.nn as nn
+
+    from genzoo.models.ema import EMA
+
+    torch.manual_seed(0)
+    live = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    live.train()
+    for _ in range(5):
+        live(torch.randn(32, 3) * 3 + 1)  # live running statistics that have nothing to do with the average
+    ema = EMA({"g": live}, 0.9, standing_statistics=True)
+    ema.update({"g": live})
+    with torch.no_grad():
+        live[0].weight.mul_(2.0)
+    ema.update({"g": live})
+    avg = ema["g"]
+    batches = [torch.randn(50, 3, generator=torch.Generator().manual_seed(i)) for i in range(4)]
+    calls = []
+
+    def forward(net):
+        calls.append(1)
+        for b in batches:
+            net(b)
+
+    avg.eval()
+    ema.recalibrate("g", forward)
+    pre = torch.cat([avg[0](b) for b in batches]).detach()
+    means = torch.stack([avg[0](b).mean(0) for b in batches]).detach()
+    variances = torch.stack([avg[0](b).var(0, unbiased=True) for b in batches]).detach()
+    assert torch.allclose(avg[1].running_mean, means.mean(0), atol=1e-5)  # cumulative average over the batches
+    assert torch.allclose(avg[1].running_mean, pre.mean(0), atol=1e-5)  # equal batch sizes: the overall mean
+    assert torch.allclose(avg[1].running_var, variances.mean(0), atol=1e-5)
+    assert not avg.training and avg[1].momentum == live[1].momentum  # mode and momentum restored
+    ema.recalibrate("g", forward)
+    assert len(calls) == 1  # current: not recomputed
+    ema.update({"g": live})
+    ema.recalibrate("g", forward)
+    assert len(calls) == 2  # an update makes them stale
+    ema.load_state_dict(ema.state_dict())
+    ema.recalibrate("g", forward)
+    assert len(calls) == 3  # so does a restore
+    plain = EMA({"g": live}, 0.9)  # without standing statistics: averaged like the weights
+    plain.update({"g": live})  # the first update copies
+    before = plain["g"][1].running_mean.clone()
+    live.train()
+    live(torch.randn(32, 3) + 5)
+    plain.update({"g": live})
+    d = plain.factor(1)
+    assert torch.allclose(plain["g"][1].running_mean, d * before + (1 - d) * live[1].running_mean, atol=1e-6)
 
 
 def test_wandb_run_is_finished_on_every_path(compose_cfg, tmp_path, monkeypatch):

@@ -156,12 +156,12 @@ def draw_samples(model, n: int, generator: torch.Generator | None = None, y: tor
 
 @torch.no_grad()
 def draw_share(model, n: int, seed: int, world: int = 1, rank: int = 0, datamodule=None,
-               direction: str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+               direction: str | None = None, ema: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
     """This rank's share (``ceil(n / world)``) of ``n`` samples for a metric, from a private generator
     seeded per rank (sampling never disturbs the training RNG), in eval mode; and the labels the
     samples should have: for a label-conditional model the classes asked for (every class equally
     often over all ranks), for a translating one its source images' labels (where the source domain
-    has labels: label preservation)."""
+    has labels: label preservation). ``ema=False``: from the trained weights, not their average."""
     local = math.ceil(n / world)
     if model.condition == "image":
         direction = direction or directions(model)[0]
@@ -174,7 +174,7 @@ def draw_share(model, n: int, seed: int, world: int = 1, rank: int = 0, datamodu
     was_training = model.training
     model.eval()
     try:
-        return draw_samples(model, local, g, asked, source, direction=direction), y
+        return draw_samples(model, local, g, asked, source, direction=direction, ema=ema), y
     finally:
         model.train(was_training)
 

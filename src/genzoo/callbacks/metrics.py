@@ -41,10 +41,12 @@ class SampleQuality(EveryModelSteps, pl.Callback):
     def __init__(self, extractor: str = "classifier", every_n_steps: int = 500, num_samples: int = 2000,
                  split: str = "train", cache_dir: str = ".cache/genzoo", inception_weights: str | None = None,
                  require: bool = False, num_real: int | None = None, dirpath: str | None = None,
-                 seed: int = 4321) -> None:
+                 seed: int = 4321, score_raw: bool = True) -> None:
         self.extractor_name, self.every_n_steps, self.num_samples = extractor, every_n_steps, num_samples
         self.split, self.cache_dir, self.inception_weights = check_split(split), cache_dir, inception_weights
         self.require, self.num_real, self.seed = require, num_real, seed
+        #: where the model keeps a weight average, score the trained weights too (names end in /raw)
+        self.score_raw = score_raw
         self.dirpath = Path(dirpath) if dirpath else None
         self.metrics: SampleMetrics | None = None
         #: one SampleMetrics per direction the model is scored in (one, except for translating models)
@@ -86,23 +88,29 @@ class SampleQuality(EveryModelSteps, pl.Callback):
     def evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
         start = time.perf_counter()
         out: dict[str, float] = {}
-        for suite in self.suites if self.extractor_name != "toy2d" else [None]:
-            n = self.num_samples if suite is None else suite.num_samples
-            samples, labels = draw_share(pl_module, n, self.seed, trainer.world_size, trainer.global_rank,
-                                         datamodule=trainer.datamodule, direction=suite and suite.direction)
-            if labels is not None:
-                labels = self._gather(pl_module, labels, n)
-            if suite is None:
-                out.update(toy2d_metrics(self._gather(pl_module, samples.float().cpu(), n),
-                                         trainer.datamodule.distribution, prefix=f"toy2d/{count_label(n)}", labels=labels))
-                continue
-            ext = suite.extractor
-            feats, logits = extract(ext, samples, logits=hasattr(ext, "logits"))
-            feats = self._gather(pl_module, feats, n)
-            logits = self._gather(pl_module, logits, n) if logits is not None else None
-            out.update(suite.from_features(feats, logits, labels))
+        weights = [True, False] if self.score_raw and pl_module.has_average else [True]
+        suites = self.suites if self.extractor_name != "toy2d" else [None]
+        for suite, ema in ((s, e) for s in suites for e in weights):
+            part = self._score(trainer, pl_module, suite, ema)
+            out.update(part if ema else {f"{k}/raw": v for k, v in part.items()})
         self.seconds += time.perf_counter() - start
         return out
+
+    def _score(self, trainer, pl_module, suite, ema: bool) -> dict[str, float]:
+        """One suite's metrics (or the toy2d ones) of the averaged (``ema``) or the trained weights."""
+        n = self.num_samples if suite is None else suite.num_samples
+        samples, labels = draw_share(pl_module, n, self.seed, trainer.world_size, trainer.global_rank,
+                                     datamodule=trainer.datamodule, direction=suite and suite.direction, ema=ema)
+        if labels is not None:
+            labels = self._gather(pl_module, labels, n)
+        if suite is None:
+            return toy2d_metrics(self._gather(pl_module, samples.float().cpu(), n),
+                                 trainer.datamodule.distribution, prefix=f"toy2d/{count_label(n)}", labels=labels)
+        ext = suite.extractor
+        feats, logits = extract(ext, samples, logits=hasattr(ext, "logits"))
+        feats = self._gather(pl_module, feats, n)
+        logits = self._gather(pl_module, logits, n) if logits is not None else None
+        return suite.from_features(feats, logits, labels)
 
     def fire(self, trainer, pl_module, batch=None) -> None:
         if self.disabled:

@@ -23,7 +23,9 @@ class SampleGrid(EveryModelSteps, pl.Callback):
     """Every ``every_n_steps`` model steps and at the end of training, draw samples from the run's
     fixed grid inputs (``genzoo.sampling.grid_inputs``: the same noise each time, so progress is
     comparable, from a private generator, so sampling never disturbs the training RNG) and save
-    ``{dirpath}/g{step:07d}.png`` (plus ``last.png``); log the picture to W&B. Families that make
+    ``{dirpath}/g{step:07d}.png`` (plus ``last.png``); log the picture to W&B. Where the model samples
+    from a weight average (EMA), the trained weights' samples from the same inputs go to
+    ``raw_g{step:07d}.png`` (``raw_last.png``, W&B ``samples/raw``), so the two can be compared. Families that make
     other pictures (``pictures_names``: reconstructions, completions, translations) get them saved
     as ``{dirpath}/<name>_g{step:07d}.png`` and logged too, from a fixed held-out batch.
     """
@@ -46,6 +48,8 @@ class SampleGrid(EveryModelSteps, pl.Callback):
         try:
             grid = grid_inputs(pl_module, self.num_samples, self.nrow, self.num_scatter, self.seed, datamodule=dm)
             samples = grid.sample(pl_module)
+            # where sampling uses a weight average, the trained weights' samples from the same inputs too
+            raw = grid.sample(pl_module, ema=False) if pl_module.has_average else None
             pictures = {}
             if pl_module.picture_names:
                 held_out = real_batch(dm, self.num_samples, pl_module.device)
@@ -58,6 +62,11 @@ class SampleGrid(EveryModelSteps, pl.Callback):
         copy_file(path, last)
         self.last_path = last
         log_image(trainer, "samples", path, g)
+        if raw is not None:
+            p = save_samples(raw, self.dirpath / f"raw_g{g:07d}.png", grid.nrow, dm,
+                             title=f"model step {g}, trained weights (no average)", labels=grid.y)
+            copy_file(p, self.dirpath / "raw_last.png")
+            log_image(trainer, "samples/raw", p, g)
         for name, (images, nrow) in pictures.items():
             p = save_grid(images, self.dirpath / f"{name}_g{g:07d}.png", nrow=nrow)
             copy_file(p, self.dirpath / f"{name}_last.png")

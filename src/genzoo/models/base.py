@@ -101,6 +101,12 @@ class GenerativeModule(pl.LightningModule):
 
     # --- what callers may ask -----------------------------------------------------------------
     @property
+    def has_average(self) -> bool:
+        """Whether the family keeps a weight average (EMA) that sampling uses by default (``ema=True``);
+        the sample metrics then score the trained weights too, under names ending in ``/raw``."""
+        return getattr(self, "ema", None) is not None
+
+    @property
     def conditional(self) -> bool:
         """Class-conditional (``sample(y=...)`` generates class y)."""
         return self.condition == "label"

@@ -21,6 +21,10 @@ from genzoo.models.ema import EMA
 from genzoo.nets.conditional import conditional_nets
 
 
+#: the averaged generator's BatchNorm statistics come from this many batches of this size (2,048 latents)
+STANDING_BATCHES, STANDING_BATCH, STANDING_SEED = 16, 128, 20190212
+
+
 class GAN(GenerativeModule):
     """The adversarial family. ``conditioning`` (``concat`` | ``projection``; null: unconditional)
     makes any of its models class-conditional: G(z, y), D(x, y), labels ``y`` from the batch."""
@@ -83,7 +87,8 @@ class GAN(GenerativeModule):
         self.name = name
         self.d_since_g = 0  # critic steps taken since the last generator step
         # EMA of the generator only (not the critic); sampling and evaluation use it when present.
-        self.ema = EMA({"generator": self.generator}, ema_decay) if ema_decay is not None else None
+        self.ema = (EMA({"generator": self.generator}, ema_decay, standing_statistics=True)
+                    if ema_decay is not None else None)
 
     # --- schedule -----------------------------------------------------------------------------
     def critic_steps(self, model_step: int) -> int:
@@ -133,8 +138,22 @@ class GAN(GenerativeModule):
     def sample_given(self, noise: dict[str, torch.Tensor], y: torch.Tensor | None = None,
                      source: torch.Tensor | None = None, ema: bool = True) -> torch.Tensor:
         """G(z) (or G(z, y)), with the EMA generator when there is one (``ema=False``: the trained weights)."""
-        g = self.ema["generator"] if (ema and self.ema is not None) else self.generator
+        g = self.generator
+        if ema and self.ema is not None:
+            g = self.ema["generator"]
+            self.ema.recalibrate("generator", self._standing_pass)
         return self.generate(noise["z"], y, g)
+
+    @torch.no_grad()
+    def _standing_pass(self, net: nn.Module) -> None:
+        """The batches the averaged generator's BatchNorm statistics are computed on (``EMA.recalibrate``):
+        ``STANDING_BATCHES`` x ``STANDING_BATCH`` latents (every class equally often for a conditional
+        G) from a private seeded generator, so the statistics depend only on the averaged weights."""
+        g = torch.Generator(device=self.device).manual_seed(STANDING_SEED)
+        for _ in range(STANDING_BATCHES):
+            z = torch.randn(STANDING_BATCH, self.z_dim, generator=g, device=self.device)
+            y = torch.arange(STANDING_BATCH, device=self.device) % self.num_classes if self.conditional else None
+            self.generate(z, y, net)
 
     # --- training ----------------------------------------------------------------------------------
     def configure_optimizers(self):
