@@ -4,7 +4,7 @@ The run config stored in every checkpoint is compared with the resumed run's, ke
 
 - **refused** (the weights or the data would not mean the same): the model class and its
   structure (``model.z_dim``, ``model.conditioning``, ``model.likelihood``, ``model.levels``,
-  ``model.variant``, ``data.palette_size``, ...), every ``net.*`` and ``loss.*`` key, the
+  ``model.variant``, ``model.channel_order``, ``data.palette_size``, ...), every ``net.*`` and ``loss.*`` key, the
   data set and its shape, the optimiser and scheduler classes, turning the EMA (or a VAE's learned decoder variance) on or off;
 - **applied, and said**: every other model or data setting (learning rates and other optimiser
   hyperparameters, ``n_critic``, penalty weights, batch size, ...). Optimiser hyperparameters are
@@ -49,6 +49,8 @@ def _kind(key: str, old: Any, new: Any) -> str:
         return "refused"
     if key in ("model.ema_decay", "model.gaussian_std") and (old is None) != (new is None):
         return "refused"
+    if key == "model.channel_order":  # the nets' masks; checkpoints from before the key predicted channels jointly
+        return "silent" if {old, new} <= {"<absent>", "joint"} else "refused"
     return "applied"
 
 

@@ -9,6 +9,8 @@ Sampling draws each pixel from its predicted distribution, never the argmax (C20
 ``argmax`` exists to show why): pixel by pixel, by the inverse CDF of uniforms drawn up front
 (``draw_noise``), so a fixed grid is the same picture every time. ``temperature`` divides the
 logits. Completion (C22) fills in the hidden lower part of held-out images the same way.
+``channel_order=ordered``: a colour pixel's values one after another, R -> G -> B (the paper's masks by
+channel), each drawn from a fresh net pass given the ones before it.
 
 Held out (through the spine's held-out path): ``nll`` in nats per image (exact, not a bound) and
 ``bpd``, bits per dimension.
@@ -29,6 +31,7 @@ from genzoo.models.base import SingleOptimizerModule, at_least_float32
 SAMPLE_MODES = ("sample", "argmax")
 SAMPLERS = ("auto", "cached", "naive")
 OUTPUTS = ("categorical", "gaussian")
+CHANNEL_ORDERS = ("joint", "ordered")
 
 
 class PixelCNN(SingleOptimizerModule):
@@ -48,6 +51,7 @@ class PixelCNN(SingleOptimizerModule):
         completion_fractions: Sequence[float] = (0.5, 0.75),
         completions_per_image: int = 3,
         sampler: str = "auto",
+        channel_order: str = "joint",
         palette: torch.Tensor | None = None,
         num_classes: int | None = None,  # passed to every family; PixelCNN is unconditional
         name: str = "pixelcnn",
@@ -83,6 +87,15 @@ class PixelCNN(SingleOptimizerModule):
         self.register_buffer("palette", palette)
         self.levels = 1 if output == "gaussian" else levels
         out_channels = 1 if palette is not None else self.data_shape[0]
+        if channel_order not in CHANNEL_ORDERS:
+            raise ConfigError(f"model.channel_order={channel_order!r}: choose joint (a pixel's channels predicted "
+                              "together from the earlier pixels) or ordered (R -> G -> B within a pixel, the paper's).")
+        if channel_order == "ordered" and palette is not None:
+            raise ConfigError("model.channel_order=ordered predicts a pixel's channels one after another; with "
+                              "data.palette_size the model predicts one colour index per pixel. Use one or the other.")
+        #: the values of a pixel are drawn one after another (each a net pass), R -> G -> B
+        self.ordered = channel_order == "ordered" and out_channels > 1
+        self.channel_order = channel_order
         self.network = self.build_network(network, self.levels, out_channels)
         if output == "gaussian":  # one learned log-sigma per channel: the Gaussian's width (MSE when fixed)
             self.log_sigma = nn.Parameter(torch.full((self.data_shape[0],), math.log(0.1)))
@@ -90,7 +103,10 @@ class PixelCNN(SingleOptimizerModule):
             raise ConfigError(f"model.sampler={sampler!r}: choose cached (carry the net's state, compute only what "
                               "each new pixel changes), naive (the whole net once per pixel) or auto (cached where "
                               "the net has it).")
-        has_cache = hasattr(self.network, "incremental")
+        has_cache = hasattr(self.network, "incremental") and not self.ordered
+        if sampler == "cached" and self.ordered:
+            raise ConfigError("model.sampler=cached draws a pixel's channels together; model.channel_order=ordered "
+                              "needs a net pass per channel: set model.sampler=naive or auto.")
         if sampler == "cached" and not has_cache:
             raise ConfigError(f"model.sampler=cached: this net ({type(self.network).__name__}) has no cached sampler; "
                               "set model.sampler=naive or auto.")
@@ -101,7 +117,8 @@ class PixelCNN(SingleOptimizerModule):
         self._optimizer, self._scheduler = optimizer, scheduler
 
     def build_network(self, network: Callable[..., nn.Module], levels: int, out_channels: int) -> nn.Module:
-        return network(shape=self.data_shape, levels=levels, out_channels=out_channels)
+        return network(shape=self.data_shape, levels=levels, out_channels=out_channels,
+                       **({"ordered": True} if self.ordered else {}))
 
     @property
     def held_out_metric_names(self) -> tuple[str, ...]:
@@ -187,9 +204,13 @@ class PixelCNN(SingleOptimizerModule):
             for j in range(w):
                 if self.sampler == "naive" and i < start_row:
                     continue  # the naive sampler keeps no state: nothing to run for the visible rows
-                logits = logits_at(i, j)
-                if i >= start_row:
-                    x[:, :, i, j] = self.draw_pixel(at_least_float32(logits), u[:, :, i, j]).to(x.dtype)
+                if i < start_row:
+                    logits_at(i, j)  # the cached sampler's state moves on over the visible rows
+                elif self.ordered:  # R, then G given R, then B given both: a net pass per value
+                    for c in range(x.shape[1]):
+                        x[:, c, i, j] = self.draw_pixel(at_least_float32(logits_at(i, j)), u[:, :, i, j])[:, c].to(x.dtype)
+                else:
+                    x[:, :, i, j] = self.draw_pixel(at_least_float32(logits_at(i, j)), u[:, :, i, j]).to(x.dtype)
         return x.clone()
 
     def draw_pixel(self, logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -253,7 +274,8 @@ class PixelRNN(PixelCNN):
         super().__init__(*args, name=name, **kwargs)
 
     def build_network(self, network: Callable[..., nn.Module], levels: int, out_channels: int) -> nn.Module:
-        return network(shape=self.data_shape, levels=levels, out_channels=out_channels, variant=self.variant)
+        return network(shape=self.data_shape, levels=levels, out_channels=out_channels, variant=self.variant,
+                       **({"ordered": True} if self.ordered else {}))
 
     def run_name(self) -> str:
         return f"{self.name}_{self.variant}"

@@ -18,6 +18,12 @@ the ``levels`` logits.
   image and is shifted down one row before the two are added, so that it only brings in rows above.
   It reaches every earlier pixel.
 
+``ordered=True`` predicts a pixel's channels in order, R -> G -> B (the paper's section 3.4), as the
+PixelCNN nets do: every feature belongs to one channel, the mask-A conv and each layer's
+input-to-state conv read the current pixel through a channel mask (each of the LSTM's four gates
+split alike), the 1x1 convs are masked like mask B; the state-to-state convs and the
+right-to-left direction see only earlier pixels and need no mask.
+
 ``incremental(x)`` returns a sampler that carries these states and computes, for each new pixel, only
 that pixel's column of every layer (``CachedSampler``): the same logits as the full pass, at a cost
 per pixel that does not grow with the image.
@@ -32,7 +38,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from genzoo.errors import ConfigError
-from genzoo.nets.pixelcnn import MaskedConv2d, _check_shape, _output_head
+from genzoo.nets.pixelcnn import MaskedConv2d, _check_shape, _groups, _output_head, conv1x1
 
 VARIANTS = ("row_lstm", "diagonal_bilstm")
 FIRST_KERNEL = 7  # the paper's first layer: a 7x7 conv with mask A
@@ -50,14 +56,22 @@ def _one(module: nn.Module, v: torch.Tensor) -> torch.Tensor:
     return module(v[:, :, None, None])[:, :, 0, 0]
 
 
+def _input_to_state(h: int, width: int, groups: int) -> nn.Conv2d:
+    """(2h -> 4h gates) over the ``width`` columns j - width + 1 .. j of the current row (mask B: j
+    included); with ordered channels its tap at j is masked by channel, alike in each of the 4 gates."""
+    if groups == 1:
+        return nn.Conv2d(2 * h, 4 * h, (1, width))
+    return MaskedConv2d(2 * h, 4 * h, (1, width), "B", groups, centre=(0, width - 1), padding=0, out_period=h)
+
+
 class RowLSTMLayer(nn.Module):
-    def __init__(self, h: int, kernel: int = 3) -> None:
+    def __init__(self, h: int, kernel: int = 3, groups: int = 1) -> None:
         super().__init__()
         self.h, self.p = h, kernel // 2
         # mask B of a 1 x k kernel keeps columns j - k//2 .. j: a 1 x (k//2 + 1) kernel over them
-        self.input_to_state = nn.Conv2d(2 * h, 4 * h, (1, self.p + 1))
+        self.input_to_state = _input_to_state(h, self.p + 1, groups)
         self.state_to_state = nn.Conv1d(h, 4 * h, kernel)  # unmasked: the whole previous row is earlier
-        self.up = nn.Conv2d(h, 2 * h, 1)
+        self.up = conv1x1(h, 2 * h, groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, _, rows, cols = x.shape
@@ -107,10 +121,10 @@ def unskew(x: torch.Tensor, cols: int) -> torch.Tensor:
 class DiagonalLSTM(nn.Module):
     """One direction, left to right: the state of (i, j) from those of (i-1, j) and (i, j-1)."""
 
-    def __init__(self, h: int) -> None:
+    def __init__(self, h: int, groups: int = 1) -> None:
         super().__init__()
         self.h = h
-        self.input_to_state = nn.Conv2d(2 * h, 4 * h, 1)  # 1x1 mask B: one colour channel, nothing to mask
+        self.input_to_state = _input_to_state(h, 1, groups)  # 1x1 mask B (by channel where they are ordered)
         self.state_to_state = nn.Conv1d(h, 4 * h, 2)  # in the skewed map: rows r-1 and r of the previous column
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -134,11 +148,12 @@ class DiagonalLSTM(nn.Module):
 
 
 class DiagonalBiLSTMLayer(nn.Module):
-    def __init__(self, h: int) -> None:
+    def __init__(self, h: int, groups: int = 1) -> None:
         super().__init__()
         self.h = h
-        self.forward_dir, self.backward_dir = DiagonalLSTM(h), DiagonalLSTM(h)
-        self.up = nn.Conv2d(h, 2 * h, 1)
+        # the right-to-left direction reaches row i only from row i - 1 (shifted down): no channel mask
+        self.forward_dir, self.backward_dir = DiagonalLSTM(h, groups), DiagonalLSTM(h)
+        self.up = conv1x1(h, 2 * h, groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         left, right = self.forward_dir(x), self.backward_dir(x.flip(-1)).flip(-1)  # (i, j) from (i-1, j) and (i, j+1): the future ...
@@ -171,17 +186,20 @@ class DiagonalBiLSTMLayer(nn.Module):
 
 class PixelRNN(nn.Module):
     def __init__(self, shape: Sequence[int], levels: int = 256, variant: str = "row_lstm", hidden: int = 16,
-                 layers: int = 2, kernel: int = 3, out_hidden: int = 32, out_channels: int | None = None) -> None:
+                 layers: int = 2, kernel: int = 3, out_hidden: int = 32, out_channels: int | None = None,
+                 ordered: bool = False) -> None:
         super().__init__()
         if variant not in VARIANTS:
             raise ConfigError(f"Unknown model.variant={variant!r}; choose row_lstm or diagonal_bilstm.")
         if variant == "row_lstm" and (kernel < 3 or kernel % 2 == 0):
             raise ConfigError(f"net.network.kernel={kernel} must be odd and >= 3 (the Row LSTM's 1 x k convs).")
         self.shape, self.levels, self.variant = _check_shape(shape), levels, variant
-        self.first = MaskedConv2d(self.shape[0], 2 * hidden, FIRST_KERNEL, "A")
-        make = (lambda: RowLSTMLayer(hidden, kernel)) if variant == "row_lstm" else (lambda: DiagonalBiLSTMLayer(hidden))
+        g = self.groups = _groups(self.shape, ordered, out_channels)
+        self.first = MaskedConv2d(self.shape[0], 2 * hidden, FIRST_KERNEL, "A", g)
+        make = ((lambda: RowLSTMLayer(hidden, kernel, g)) if variant == "row_lstm" else
+                (lambda: DiagonalBiLSTMLayer(hidden, g)))
         self.layers = nn.ModuleList([make() for _ in range(layers)])
-        self.head = _output_head(2 * hidden, out_hidden, levels, out_channels or self.shape[0])
+        self.head = _output_head(2 * hidden, out_hidden, levels, out_channels or self.shape[0], g)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.first(x)
@@ -190,6 +208,9 @@ class PixelRNN(nn.Module):
         return self.head(y)
 
     def incremental(self, x: torch.Tensor) -> CachedSampler:
+        if self.groups > 1:
+            raise ConfigError("The cached PixelRNN sampler draws a pixel's channels together; with "
+                              "model.channel_order=ordered use model.sampler=naive (or auto).")
         return CachedSampler(self, x)
 
 
