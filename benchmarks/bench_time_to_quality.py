@@ -40,7 +40,7 @@ def budget(seconds: int) -> str:
 def run_one(name: str, overrides: list[str], data: str, seed: int, seconds: int, out: Path) -> dict[str, float]:
     from genzoo.training import compose_config, train
 
-    cfg = compose_config([*overrides, f"data={data}", f"seed={seed}", *QUIET, f"trainer.max_time={budget(seconds)}"],
+    cfg = compose_config([*overrides, f"data={data}", f"seed={seed}", *QUIET, f"++trainer.max_time={budget(seconds)}"],
                          out / f"{name}-{data}-s{seed}")
     start = time.perf_counter()
     metrics = train(cfg)
