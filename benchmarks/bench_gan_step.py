@@ -33,7 +33,7 @@ import torch  # noqa: E402
 
 OVERRIDES = ["logger=csv", "callbacks.rich_progress_bar=null", "callbacks.model_checkpoint=null",
              "callbacks.sample_grid=null", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
-             "+trainer.enable_checkpointing=false"]
+             "+trainer.enable_checkpointing=false", "model.ema_decay=0.999"]  # the plain loop averages G too
 
 
 class Timer(pl.Callback):

@@ -35,7 +35,10 @@ def trained(tmp_path_factory):
     runs = {}
     for family in FAMILIES:
         out = tmp_path_factory.mktemp(family)
-        cfg = compose_config(fast(f"model={family}", "trainer.max_steps=4", "metrics.num_samples=100"), out)
+        # the adversarial families with a weight average (on by default for cgan only), to check the
+        # averaged-weights contract on both
+        ema = ["model.ema_decay=0.999"] if family == "gan" else []
+        cfg = compose_config(fast(f"model={family}", "trainer.max_steps=4", "metrics.num_samples=100", *ema), out)
         runs[family] = (cfg, train(cfg))
     GlobalHydra.instance().clear()
     return runs
