@@ -84,13 +84,16 @@ def test_renamed_fgan_row_is_refused_with_its_new_name(compose_cfg):
 ])
 def test_a_model_config_brings_its_own_family_defaults(compose_cfg, model, loss, optimizer, critic_norm):
     """model=<name> alone picks its nets, loss, metrics and optimisers; model=wgan/wgan_gp/fgan/cgan
-    extend model=gan (its z_dim and EMA) and change only what differs."""
+    extend model=gan (its z_dim, no weight average) and change only what differs (cgan averages G,
+    wgan_gp's critic is half as wide)."""
     cfg = compose_cfg(f"model={model}")
     assert cfg.loss._target_.endswith(loss) and cfg.metrics.extractor == "classifier"
     assert cfg.model.optimizer_g._target_ == cfg.model.optimizer_d._target_ == f"torch.optim.{optimizer}"
     assert "betas" not in cfg.model.optimizer_g or optimizer == "Adam"  # RMSprop takes no betas
     assert cfg.net.discriminator.norm == critic_norm
-    assert cfg.model.z_dim == 64 and cfg.model.ema_decay == 0.999  # inherited from model=gan
+    assert cfg.model.z_dim == 64  # inherited from model=gan
+    assert cfg.model.ema_decay == (0.999 if model == "cgan" else None)
+    assert cfg.net.discriminator.width == (32 if model == "wgan_gp" else 64)
 
 
 def test_build_model_passes_only_what_the_family_declares(compose_cfg):
