@@ -4,11 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install train test bench clean help
+.PHONY: install train test lint bench clean help
 
 help:
 	@echo "make train   install (first time) and train the default experiment (GAN on digits)"
 	@echo "make test    install (first time) and run the test suite"
+	@echo "make lint    ruff: lint and import order (configured in pyproject.toml)"
 	@echo "make bench   time genzoo's training step against a plain PyTorch loop"
 
 $(STAMP): pyproject.toml
@@ -24,6 +25,9 @@ train: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_gan_step.py $(ARGS)

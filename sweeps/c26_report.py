@@ -21,7 +21,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from report_utils import final_csv_metrics, save_figure_and_say, show_grid  # noqa: E402
 
 
-
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("root", type=Path)

@@ -12,8 +12,16 @@ from PIL import Image
 from conftest import fast
 from genzoo.errors import ConfigError
 from genzoo.losses import gradient_penalty
-from genzoo.nets import (CONDITIONINGS, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator,
-                         ResNetDiscriminator, ResNetGenerator, conditional_nets)
+from genzoo.nets import (
+    CONDITIONINGS,
+    DCGANDiscriminator,
+    DCGANGenerator,
+    MLPDiscriminator,
+    MLPGenerator,
+    ResNetDiscriminator,
+    ResNetGenerator,
+    conditional_nets,
+)
 from genzoo.training import train
 
 NETS = {

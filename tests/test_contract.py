@@ -232,7 +232,8 @@ def test_held_out_average_is_exact_over_batches_and_ranks():
     held_out_average(Scored(), dm, batch_size=5, world=2, rank=0, all_reduce=lambda t: parts.append(t) or t)
     held_out_average(Scored(), dm, batch_size=5, world=2, rank=1, all_reduce=lambda t: parts.append(t) or t)
     total = parts[0] + parts[1]
-    assert int(total[1, 0]) == len(x) and float(total[0, 0] / total[1, 0]) == pytest.approx(by_hand["mean_sq/test"], rel=1e-6)  # float32 per-example values
+    # float32 per-example values
+    assert int(total[1, 0]) == len(x) and float(total[0, 0] / total[1, 0]) == pytest.approx(by_hand["mean_sq/test"], rel=1e-6)
     # the first n examples only: the name says so
     assert set(held_out_average(Scored(), dm, max_examples=20)) == {"mean_sq/test/20", "mean/test/20"}
     assert held_out_average(Translator(), dm) == {}  # nothing to compute, nothing read

@@ -11,7 +11,15 @@ import torch
 from PIL import Image
 
 from genzoo.data import (
-    CIFAR10, MNIST, CelebA, Digits, FashionMNIST, ImageFolder, MNIST5k, ResumableSampler, Toy2D,
+    CIFAR10,
+    MNIST,
+    CelebA,
+    Digits,
+    FashionMNIST,
+    ImageFolder,
+    MNIST5k,
+    ResumableSampler,
+    Toy2D,
     Toy2DDistribution,
 )
 from genzoo.errors import ConfigError, DatasetNotFoundError

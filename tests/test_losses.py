@@ -37,9 +37,9 @@ def test_losses_are_finite_for_extreme_logits():
 
 
 def _grad_wrt_logit(loss, logit: float) -> float:
-    l = torch.tensor([logit], requires_grad=True)
-    loss.g_loss(l).backward()
-    return l.grad.item()
+    x = torch.tensor([logit], requires_grad=True)
+    loss.g_loss(x).backward()
+    return x.grad.item()
 
 
 def test_c2_c3_minimax_gradient_vanishes_where_d_rejects_fakes_nonsaturating_does_not():

@@ -21,6 +21,7 @@ from genzoo.models.pixelcnn import PixelCNN
 from genzoo.nets import pixel_net
 from genzoo.training import train
 
+
 def off_palette(images: torch.Tensor, palette: torch.Tensor) -> float:
     """The largest distance from a pixel of ``images`` to its nearest palette colour (0: all on it)."""
     pixels = images.movedim(1, -1).reshape(-1, 1, images.shape[1])
@@ -73,7 +74,7 @@ def test_palette_misconfigurations_are_explained():
     with pytest.raises(ConfigError, match="use one of them"):
         Digits(palette_size=4, binarize="static")
     with pytest.raises(ConfigError, match="only 17 distinct colours"):  # sklearn's digits have 17 grey levels
-        Digits(size=8, palette_size=20).palette
+        _ = Digits(size=8, palette_size=20).palette
 
 
 def test_c21_choosing_among_colours_keeps_them_vivid_regressing_rgb_greys_them():

@@ -454,8 +454,9 @@ def test_catalogue_of_bad_inputs_gives_one_clear_line_each(tmp_path, a_checkpoin
 
 def test_a_failed_download_says_it_failed_and_why(tmp_path, monkeypatch):
     """data.download=true offline: the message says the download failed (not "set data.download=true")."""
-    import torchvision.datasets as tvd
     from urllib.error import URLError
+
+    import torchvision.datasets as tvd
 
     from genzoo.data import MNIST
     from genzoo.errors import DatasetNotFoundError

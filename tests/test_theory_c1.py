@@ -42,7 +42,7 @@ def test_c1_trained_discriminator_approaches_optimum_and_value_matches_js():
     D = MLPDiscriminator((2,), hidden=64, depth=2)
     opt = torch.optim.Adam(D.parameters(), lr=2e-3)
     loss = Minimax()
-    for step in range(1500):
+    for _step in range(1500):
         real, fake = sample_data(256, g), torch.randn(256, 2, generator=g)
         opt.zero_grad()
         loss.d_loss(D(real), D(fake)).backward()

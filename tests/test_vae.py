@@ -20,10 +20,16 @@ import torch.nn as nn
 from conftest import FAST, SMALL_VAE
 from genzoo.errors import ConfigError
 from genzoo.losses.likelihood import (
-    bernoulli_log_prob, gaussian_kl, gaussian_log_prob, log_normal, log_std_normal, logistic_log_prob,
+    bernoulli_log_prob,
+    gaussian_kl,
+    gaussian_log_prob,
+    log_normal,
+    log_std_normal,
+    logistic_log_prob,
 )
 from genzoo.models.vae import VAE
 from genzoo.training import train
+
 
 def vae_fast(*overrides: str) -> list[str]:
     return [*FAST, *SMALL_VAE, *overrides]
@@ -280,9 +286,10 @@ def test_vae_runs_leave_pictures_held_out_bounds_and_sample_metrics(compose_cfg,
 
 
 def test_pictures_put_inputs_above_reconstructions_and_each_class_in_a_column():
+    from functools import partial
+
     from genzoo.models.vae import CVAE
     from genzoo.nets import DCGANDiscriminator, DCGANGenerator
-    from functools import partial
 
     torch.manual_seed(0)
     model = CVAE(partial(DCGANDiscriminator, width=8, norm="layer"), partial(DCGANGenerator, width=8, norm="layer"),

@@ -118,7 +118,7 @@ def test_c2_c9_disjoint_supports_gan_gradient_vanishes_wgan_critic_keeps_giving_
     thetas = [0.5, 1.0, 2.0]
     gan = [abs(generator_gradient(Minimax(), 300, t, penalty=False)[0]) for t in thetas]
     wgan = [generator_gradient(Wasserstein(), 300, t, penalty=True) for t in thetas]
-    for t, g_gan, (g_w, w_est) in zip(thetas, gan, wgan):
+    for t, g_gan, (g_w, _w_est) in zip(thetas, gan, wgan):
         assert g_gan < 0.05 * abs(g_w), (t, g_gan, g_w)  # JS-based gradient ~ 0 ...
         assert abs(g_w) > 0.5                              # ... the critic's is ~ 1 (|d W / d theta| = 1)
     estimates = [w for _, w in wgan]
@@ -291,8 +291,8 @@ def test_wgan_gp_critic_step_under_ddp_matches_one_process_with_the_global_batch
 
 
 def make_celeba_tree(root: Path, n: int = 40) -> None:
-    from PIL import Image
     import numpy as np
+    from PIL import Image
 
     (root / "img_align_celeba").mkdir(parents=True)
     rng = np.random.default_rng(0)

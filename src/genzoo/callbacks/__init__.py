@@ -10,5 +10,5 @@ from genzoo.callbacks.metrics import SampleQuality, log_metrics_now
 from genzoo.callbacks.preemption import Preemption
 from genzoo.callbacks.samples import SampleGrid, save_samples
 
-__all__ = ["CriticDiagnostics", "EveryModelSteps", "HeldOutMetrics", "LossCurves", "ModelStepCheckpoint", "Preemption", "SampleGrid",
-           "SampleQuality", "log_metrics_now", "save_grid", "save_samples", "save_scatter"]
+__all__ = ["CriticDiagnostics", "EveryModelSteps", "HeldOutMetrics", "LossCurves", "ModelStepCheckpoint", "Preemption",
+           "SampleGrid", "SampleQuality", "log_metrics_now", "save_grid", "save_samples", "save_scatter"]

@@ -13,8 +13,6 @@ The permutation of epoch e is a pure function of (seed, e), so it is the same af
 
 from __future__ import annotations
 
-from genzoo.errors import ConfigError
-
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +20,8 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from genzoo.errors import ConfigError
 
 
 def to_unit_range(x: torch.Tensor) -> torch.Tensor:

@@ -10,13 +10,12 @@
 
 from __future__ import annotations
 
-from genzoo.errors import ConfigError
-
 import math
 
 import torch
 
 from genzoo.data.base import HELD_OUT_SEED, GenDataModule, TensorImages
+from genzoo.errors import ConfigError
 
 TOY2D = ("ring", "grid", "bimodal", "swiss_roll")
 _SWISS_T = (1.5 * math.pi, 4.5 * math.pi)

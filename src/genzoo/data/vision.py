@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from genzoo.data.base import GenDataModule, TensorImages
-from genzoo.errors import DatasetNotFoundError
 from genzoo.data.embedded import resize_images
+from genzoo.errors import DatasetNotFoundError
 
 
 def missing_dataset(name: str, looked: str, page: str) -> DatasetNotFoundError:

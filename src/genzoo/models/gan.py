@@ -20,7 +20,6 @@ from genzoo.models.base import GenerativeModule, counted_steps
 from genzoo.models.ema import EMA
 from genzoo.nets.conditional import conditional_nets
 
-
 #: the averaged generator's BatchNorm statistics come from this many batches of this size (2,048 latents)
 STANDING_BATCHES, STANDING_BATCH, STANDING_SEED = 16, 128, 20190212
 

@@ -30,8 +30,14 @@ import torch.nn as nn
 
 from genzoo.errors import ConfigError
 from genzoo.losses.likelihood import (
-    LIKELIHOODS, RunningLogMeanExp, bernoulli_log_prob, gaussian_kl, gaussian_log_prob, log_mean_exp,
-    log_weights, logistic_log_prob,
+    LIKELIHOODS,
+    RunningLogMeanExp,
+    bernoulli_log_prob,
+    gaussian_kl,
+    gaussian_log_prob,
+    log_mean_exp,
+    log_weights,
+    logistic_log_prob,
 )
 from genzoo.models.base import SingleOptimizerModule, at_least_float32
 from genzoo.nets.conditional import with_label_channels

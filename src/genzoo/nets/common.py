@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from genzoo.errors import ConfigError
-
 import torch.nn as nn
+
+from genzoo.errors import ConfigError
 
 NORMS = ("batch", "layer", "none")
 ACTIVATIONS = ("relu", "leaky_relu", "tanh")

@@ -7,13 +7,12 @@ by n stride-2 transposed convolutions; the discriminator mirrors it. 16, 28, 32 
 
 from __future__ import annotations
 
-from genzoo.errors import ConfigError
-
 from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
 
+from genzoo.errors import ConfigError
 from genzoo.nets.common import norm2d, output_layer
 
 

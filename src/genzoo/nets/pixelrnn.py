@@ -156,7 +156,8 @@ class DiagonalBiLSTMLayer(nn.Module):
         self.up = conv1x1(h, 2 * h, groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        left, right = self.forward_dir(x), self.backward_dir(x.flip(-1)).flip(-1)  # (i, j) from (i-1, j) and (i, j+1): the future ...
+        # (i, j) from (i-1, j) and (i, j+1): the future ...
+        left, right = self.forward_dir(x), self.backward_dir(x.flip(-1)).flip(-1)
         right = F.pad(right, (0, 0, 1, 0))[:, :, :-1]  # ... until shifted down a row: row i gets row i-1's
         return x + self.up(left + right)
 
