@@ -5,8 +5,14 @@
 Each job folder holds ``.hydra/overrides.yaml`` and ``csv/metrics.csv``. Jobs whose overrides differ
 only in ``seed`` form one configuration. Writes ``comparison.md`` and ``comparison.csv`` (final value
 of every metric per configuration, mean +- std over seeds) and ``<metric>.png`` (each metric against
-generator steps, one line per configuration: mean over seeds, band = std). ``--wandb PROJECT`` also
-builds the comparison as a W&B Report (needs a W&B login and the wandb-workspaces package).
+generator steps, one line per configuration: mean over seeds, band = std).
+
+``--wandb [[ENTITY/]PROJECT]`` also saves the comparison as a W&B Report over the W&B runs of those
+job folders (a Hydra multirun's jobs, or the single runs a ``wandb agent`` started): one line plot per
+metric against model steps with the runs grouped by configuration (seeds averaged, band = std), a
+runs table with the swept overrides as columns, and the sample grids and plots as media panels.
+Needs a W&B login and ``pip install -e ".[wandb-report]"``. ``--wandb-dry-run`` builds the report and
+prints what it holds without saving it (no login needed).
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import yaml
 
 from genzoo.callbacks.images import save_figure
 from genzoo.checkpoints import atomic_write
+from genzoo.errors import ConfigError, exit_on_user_error
+from genzoo.logging_utils import configuration_label, experiment_overrides
 
 SKIP = {"epoch", "step", "model_step", "g_step"}  # g_step: the x-axis of runs before the rename
 
@@ -31,20 +39,22 @@ def find_jobs(roots: list[Path]) -> list[Path]:
     jobs = []
     for root in roots:
         if not root.exists():
-            raise SystemExit(f"error: {root} does not exist (give a multirun folder, e.g. outputs/train/multiruns/<time>)")
+            raise ConfigError(f"{root} does not exist (give a multirun folder, e.g. outputs/train/multiruns/<time>)")
         for ov in sorted(root.rglob(".hydra/overrides.yaml")):
             job = ov.parent.parent
             if (job / "csv" / "metrics.csv").is_file():
                 jobs.append(job)
     if not jobs:
-        raise SystemExit(f"error: no job folders with .hydra/overrides.yaml and csv/metrics.csv under {', '.join(map(str, roots))}")
+        raise ConfigError(f"no job folders with .hydra/overrides.yaml and csv/metrics.csv under {', '.join(map(str, roots))}: "
+                          "give the folder of a finished multirun or run")
     return jobs
 
 
 def overrides_of(job: Path) -> tuple[frozenset[str], str]:
+    """A job's experiment overrides (all but its seed and where it writes) and its seed."""
     overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
-    seed = next((o.split("=", 1)[1] for o in overrides if o.startswith("seed=")), "0")
-    return frozenset(o for o in overrides if not o.startswith(("seed=", "hydra."))), seed
+    seed = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith("seed=")), "0")
+    return frozenset(experiment_overrides(overrides)), seed
 
 
 def read_series(job: Path) -> dict[str, list[tuple[float, float]]]:
@@ -128,35 +138,156 @@ def plot_metric(metric: str, runs, out: Path) -> Path:
     return path
 
 
-def wandb_report(project: str, roots: list[Path], metrics: list[str]) -> str:
-    from genzoo.logging_utils import wandb_credentials_present
+# --- the W&B report: built from the job folders (testable offline), then saved ------------------------
+WANDB_RUN_DIR = re.compile(r"^(?:offline-)?run-\d{8}_\d{6}-(?P<id>[a-z0-9]+)$")
+MEDIA_FILE = re.compile(r"^(?P<key>.+)_\d+_[0-9a-f]+\.(?:png|jpg|jpeg|gif)$")
+GROUP_BY = "config.run.configuration"  # genzoo logs run.configuration with every run (training.run_identity)
 
-    if not wandb_credentials_present():
-        raise SystemExit("error: --wandb needs a W&B login (wandb login, or WANDB_API_KEY); the local comparison was written.")
+
+def wandb_runs(job: Path) -> dict[str, set[str]]:
+    """The W&B runs a job folder holds (a resumed job may hold several): run id -> the keys of the
+    images they logged (from W&B's own local media files)."""
+    runs: dict[str, set[str]] = {}
+    wandb_dir = job / "wandb"
+    for run_dir in sorted(wandb_dir.iterdir()) if wandb_dir.is_dir() else []:
+        m = WANDB_RUN_DIR.match(run_dir.name)
+        if not m or run_dir.is_symlink():
+            continue
+        media = runs.setdefault(m["id"], set())
+        images = run_dir / "files" / "media" / "images"
+        for f in images.rglob("*") if images.is_dir() else []:
+            if (k := MEDIA_FILE.match(f.relative_to(images).as_posix())) is not None:
+                media.add(k["key"])
+    return runs
+
+
+def report_plan(roots: list[Path], project: str | None = None, entity: str | None = None) -> dict:
+    """What the report shows, from the job folders alone: the runs (ids), their project, the grouping
+    key, the swept overrides (columns), the metrics (line plots) and the media keys."""
+    jobs = [(job, *overrides_of(job)) for job in find_jobs(roots)]
+    run_ids: list[str] = []
+    media: set[str] = set()
+    projects, entities = set(), set()
+    for job, _, _ in jobs:
+        runs = wandb_runs(job)
+        run_ids += runs
+        media.update(*runs.values())
+        cfg = yaml.safe_load((job / ".hydra" / "config.yaml").read_text()) or {}
+        logged = (cfg.get("logger") or {}).get("wandb") or {}
+        if runs:
+            projects.add(logged.get("project"))
+            entities.add(logged.get("entity"))
+    if not run_ids:
+        raise ConfigError(f"no W&B runs in the job folders under {', '.join(map(str, roots))} (their wandb/ folders "
+                          "are missing: they were run without logger=wandb)")
+    if project is None:
+        if len(projects) != 1:
+            raise ConfigError(f"the runs were logged to several W&B projects ({', '.join(sorted(map(str, projects)))}): "
+                              "name one with --wandb [ENTITY/]PROJECT")
+        project = projects.pop()
+    if entity is None and len(entities) == 1:
+        entity = entities.pop()
+    varying = sorted({o.split("=", 1)[0] for _, ov, _ in jobs for o in ov} -
+                     {o.split("=", 1)[0] for o in frozenset.intersection(*(ov for _, ov, _ in jobs))})
+    groups = set()
+    for job, _, _ in jobs:
+        hydra = yaml.safe_load((job / ".hydra" / "hydra.yaml").read_text()) or {}
+        groups.update(((hydra.get("hydra") or {}).get("runtime") or {}).get("choices") or {})
+    columns = {k: (f"config.run.choices.{k}" if k in groups else f"config.{k}") for k in varying}
+    metrics = sorted({m for job, _, _ in jobs for m in read_series(job)})
+    labels = sorted({configuration_label(sorted(ov)) for _, ov, _ in jobs})
+    return {"project": project, "entity": entity or "", "run_ids": sorted(set(run_ids)), "group_by": GROUP_BY,
+            "configurations": labels, "columns": columns, "metrics": metrics, "media": sorted(media),
+            "title": f"genzoo comparison: {', '.join(r.name for r in roots)}"}
+
+
+def _import_reports():
     try:
         import wandb_workspaces.reports.v2 as wr
     except ImportError:
-        raise SystemExit("error: --wandb needs the wandb-workspaces package: pip install wandb-workspaces")
-    panels = [wr.LinePlot(x="model_step", y=[m], title=m) for m in metrics if not m.startswith(("d/", "critic/"))]
-    report = wr.Report(project=project, title=f"genzoo comparison: {', '.join(r.name for r in roots)}",
-                       blocks=[wr.PanelGrid(runsets=[wr.Runset(project=project)], panels=panels)])
+        raise ConfigError('--wandb needs the wandb-workspaces package: pip install -e ".[wandb-report]"') from None
+    return wr
+
+
+def column(accessor: str) -> str:
+    """A runs-table column for a ``config.<path>`` or ``summary.<metric>`` key, in W&B's own spelling."""
+    from wandb_workspaces import expr
+
+    key = expr.groupby_str_to_key(accessor)
+    return f"{key.section}:{key.name}"
+
+
+def build_report(plan: dict):
+    """The W&B Report object for a ``report_plan`` (nothing is sent anywhere)."""
+    wr = _import_reports()
+    ids = ", ".join(repr(i) for i in plan["run_ids"])
+    runset = wr.Runset(entity=plan["entity"], project=plan["project"], name="genzoo runs", filters=f"ID in [{ids}]",
+                       groupby=[plan["group_by"]],
+                       pinned_columns=[column(plan["group_by"]), *(column(c) for c in plan["columns"].values()),
+                                       *(column(f"summary.{m}") for m in plan["metrics"])])
+    panels = [wr.LinePlot(title=m, x="model_step", y=[m], groupby_aggfunc="mean", groupby_rangefunc="stddev")
+              for m in plan["metrics"]]
+    panels += [wr.MediaBrowser(title=k, media_keys=[k], num_columns=4) for k in plan["media"]]
+    configurations = "; ".join(f"`{c}`" for c in plan["configurations"])
+    blocks = [wr.H1(plan["title"]),
+              wr.P(f"{len(plan['run_ids'])} runs in {len(plan['configurations'])} configurations ({configurations}), "
+                   "grouped by configuration: lines are the mean over seeds, bands one standard deviation; "
+                   "the x-axis is model (generator) steps."),
+              wr.PanelGrid(runsets=[runset], panels=panels)]
+    return wr.Report(project=plan["project"], entity=plan["entity"], title=plan["title"], blocks=blocks)
+
+
+def save_report(report) -> str:
+    """Save a built report to W&B (needs a login); return its URL."""
+    from genzoo.logging_utils import wandb_credentials_present
+
+    if not wandb_credentials_present():
+        raise ConfigError("--wandb needs a W&B login (wandb login, or WANDB_API_KEY); the local comparison was written. "
+                          "--wandb-dry-run shows the report without saving it.")
+    if not report.entity:
+        import wandb
+
+        entity = wandb.Api().default_entity
+        report.entity = entity
+        for block in report.blocks:
+            for runset in getattr(block, "runsets", []):
+                runset.entity = runset.entity or entity
     report.save()
     return report.url
+
+
+def describe_report(report) -> str:
+    grid = next(b for b in report.blocks if hasattr(b, "runsets"))
+    runset = grid.runsets[0]
+    kinds = defaultdict(list)
+    for p in grid.panels:
+        kinds[type(p).__name__].append(p.title)
+    lines = [f"W&B report (not saved): {report.title}", f"  project: {report.entity + '/' if report.entity else ''}"
+             f"{report.project}", f"  runs: {runset.filters}", f"  grouped by: {', '.join(runset.groupby)}",
+             f"  table columns: {', '.join(runset.pinned_columns)}"]
+    lines += [f"  {kind}: {', '.join(titles)}" for kind, titles in kinds.items()]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("paths", nargs="+", type=Path)
     ap.add_argument("--out", type=Path, default=None, help="output folder (default: <first path>/comparison)")
-    ap.add_argument("--wandb", metavar="PROJECT", default=None)
+    ap.add_argument("--wandb", metavar="[ENTITY/]PROJECT", nargs="?", const="", default=None,
+                    help="also save a W&B report (default project: the one the runs were logged to)")
+    ap.add_argument("--wandb-dry-run", action="store_true", help="build the W&B report and print it; save nothing")
     a = ap.parse_args(argv)
-    out = a.out or a.paths[0] / "comparison"
-    res = compare(a.paths, out)
-    print((out / "comparison.md").read_text())
-    print(f"Wrote {res['markdown']}, {res['csv']} and {len(res['plots'])} plots in {out}")
-    if a.wandb:
-        metrics = sorted({m for row in res["table"].values() for m in row if m != "seeds"})
-        print(f"W&B report: {wandb_report(a.wandb, a.paths, metrics)}")
+    try:
+        out = a.out or a.paths[0] / "comparison"
+        res = compare(a.paths, out)
+        print((out / "comparison.md").read_text())
+        print(f"Wrote {res['markdown']}, {res['csv']} and {len(res['plots'])} plots in {out}")
+        if a.wandb is not None or a.wandb_dry_run:
+            entity, _, project = (a.wandb or "").rpartition("/")
+            report = build_report(report_plan(a.paths, project or None, entity or None))
+            print(describe_report(report) if a.wandb_dry_run else f"W&B report: {save_report(report)}")
+    except Exception as exc:
+        exit_on_user_error(exc)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,22 @@ def resolve_wandb_mode(mode: str | None) -> str:
     return "online" if wandb_credentials_present() else "offline"
 
 
+# overrides that say where or how a run is recorded, not what it trains: they never split a group
+NOT_THE_EXPERIMENT = ("seed=", "ckpt_path=", "hydra.", "logger", "paths.")
+
+
+def experiment_overrides(overrides: list[str]) -> list[str]:
+    """The command-line overrides that define the experiment: all but the seed, the resume path and
+    where things are written, with Hydra's +/++/~ prefixes dropped; sorted."""
+    return sorted(o.lstrip("+~") for o in overrides if not o.lstrip("+~").startswith(NOT_THE_EXPERIMENT))
+
+
+def configuration_label(overrides: list[str]) -> str:
+    """The name of a configuration: its experiment overrides, space separated (runs of one
+    configuration that differ only in seed share it)."""
+    return " ".join(experiment_overrides(overrides)) or "(defaults)"
+
+
 class ModelStepAxis(pl.Callback):
     """Makes ``model_step`` the x-axis of every W&B chart (Lightning logs against ``global_step``)."""
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
-from pytorch_lightning.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
+from pytorch_lightning.utilities import rank_zero_only
 
 from genzoo.callbacks.preemption import EXIT_INTERRUPTED, Preemption
 from genzoo.checkpoint_io import AtomicCheckpointIO
@@ -21,7 +21,7 @@ from genzoo.errors import ConfigError, user_error
 from genzoo.logging_utils import ModelStepAxis, resolve_wandb_mode
 from genzoo.models.base import GenerativeModule
 from genzoo.preflight import is_multirun, preflight
-
+from genzoo.quiet import quiet_logs
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -162,6 +162,25 @@ def run_name(cfg: DictConfig, model: GenerativeModule) -> str:
     return f"{model.run_name()}-{data}-s{cfg.get('seed')}"
 
 
+def run_identity(cfg: DictConfig) -> dict[str, Any]:
+    """What a run is, logged with its config so that runs can be grouped across a sweep (a Hydra
+    multirun or a ``wandb agent``, whose runs are single runs with overrides): ``configuration``, the
+    command-line overrides but the seed (runs that differ only in seed share it); ``choices``, the
+    option taken in every config group; ``seed``."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from genzoo.logging_utils import configuration_label, experiment_overrides
+
+    overrides: list[str] = []
+    choices: dict[str, str] = {}
+    if HydraConfig.initialized():
+        hc = HydraConfig.get()
+        overrides = experiment_overrides(list(hc.overrides.task))
+        choices = {k: str(v) for k, v in hc.runtime.choices.items() if not k.startswith("hydra/") and v is not None}
+    return {"configuration": configuration_label(overrides), "overrides": overrides, "choices": choices,
+            "seed": cfg.get("seed")}
+
+
 def _device_count(devices: Any) -> int:
     if isinstance(devices, (list, tuple)) or OmegaConf.is_list(devices):
         return len(devices)
@@ -245,6 +264,7 @@ def train(cfg: DictConfig, checked: tuple[str | None, dict[str, Any] | None] | N
     on bad input runs after a logger has started; the W&B run is finished on every path.
     ``checked``: what ``genzoo.preflight.preflight(cfg)`` returned, when the caller ran it already."""
     ckpt_path, resumed = checked if checked is not None else preflight(cfg)
+    quiet_logs()
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     _prepare_wandb(cfg)
@@ -259,10 +279,11 @@ def train(cfg: DictConfig, checked: tuple[str | None, dict[str, Any] | None] | N
         callbacks.append(instantiate(cfg.metrics))
     # preemption last: the checkpoint it writes holds what every other callback did at that step
     callbacks.sort(key=lambda cb: isinstance(cb, Preemption))
-    logger_cfg = cfg.get("logger")
-    if logger_cfg and logger_cfg.get("wandb") and logger_cfg.wandb.get("name") is None:
-        with open_dict(cfg):
-            cfg.logger.wandb.name = run_name(cfg, model)
+    logger_cfg = cfg.get("logger") or {}
+    for key, field in (("wandb", "name"), ("mlflow", "run_name")):
+        if logger_cfg.get(key) is not None and logger_cfg[key].get(field) is None:
+            with open_dict(cfg):
+                cfg.logger[key][field] = run_name(cfg, model)
     loggers = instantiate_group(cfg.get("logger"))  # W&B starts its run lazily, at the first log
     wandb_used = any(type(lg).__name__ == "WandbLogger" for lg in loggers)
     if ckpt_path is not None:  # a resumed run writes its steps after the checkpoint's again
@@ -273,7 +294,7 @@ def train(cfg: DictConfig, checked: tuple[str | None, dict[str, Any] | None] | N
         if wandb_used:
             callbacks.append(ModelStepAxis())
         trainer = build_trainer(cfg, model, callbacks, loggers, resumed)
-        resolved = OmegaConf.to_container(cfg, resolve=True)
+        resolved = {**OmegaConf.to_container(cfg, resolve=True), "run": run_identity(cfg)}
         for lg in loggers:
             lg.log_hyperparams(resolved)
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
@@ -281,6 +302,10 @@ def train(cfg: DictConfig, checked: tuple[str | None, dict[str, Any] | None] | N
         if wandb_used:
             import wandb
 
+            for lg in loggers:
+                if type(lg).__name__ == "WandbLogger" and lg._experiment is not None and \
+                        cfg.logger.wandb.get("mode") != "offline":
+                    lg.run_url = getattr(lg._experiment, "url", None)  # for the summary, after the run is closed
             wandb.finish()
 
     metrics = {k: float(v) for k, v in {**trainer.callback_metrics, **model.last_metrics}.items()}
@@ -337,11 +362,16 @@ def summary(cfg: DictConfig, trainer: pl.Trainer, model: GenerativeModule, logge
         name = type(lg).__name__
         if name == "CSVLogger" and (Path(lg.log_dir) / "metrics.csv").is_file():
             lines.append(f"CSV metrics:    {Path(lg.log_dir) / 'metrics.csv'}")
+        elif name == "TensorBoardLogger":
+            lines.append(f"TensorBoard:    {lg.log_dir}   (view: tensorboard --logdir {lg.log_dir})")
+        elif name == "MLFlowLogger":
+            uri = cfg.logger.mlflow.get("tracking_uri")
+            lines.append(f"MLflow:         {uri}   (run {lg.run_id}; view: mlflow ui --backend-store-uri {uri})")
         elif name == "WandbLogger":
             mode = cfg.logger.wandb.get("mode")
             run_dir = Path(cfg.logger.wandb.save_dir) / "wandb"
             if mode == "offline":
                 lines.append(f"W&B (offline):  {run_dir}   (upload later: wandb sync {run_dir}/offline-run-*)")
             else:
-                lines.append(f"W&B ({mode}):   {run_dir}")
+                lines.append(f"W&B ({mode}):   {getattr(lg, 'run_url', None) or run_dir}")
     return "\n".join(lines)

@@ -83,6 +83,25 @@ def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# the packages a logger needs that genzoo does not install by default, and the extra that brings them
+LOGGER_PACKAGES = {"TensorBoardLogger": (("tensorboard", "tensorboardX"), "tensorboard"),
+                   "MLFlowLogger": (("mlflow",), "mlflow")}
+
+
+def missing_logger_packages(cfg: DictConfig) -> list[str]:
+    """One problem per chosen logger whose package is not installed (found without importing it)."""
+    from importlib.util import find_spec
+
+    problems = []
+    for name, node in (cfg.get("logger") or {}).items():
+        target = str(node.get("_target_", "")) if hasattr(node, "get") else ""
+        need = LOGGER_PACKAGES.get(target.rsplit(".", 1)[-1])
+        if need and not any(find_spec(m) for m in need[0]):
+            problems.append(f"logger={name} needs the {need[0][0]} package, which is not installed: "
+                            f'pip install -e ".[{need[1]}]"')
+    return problems
+
+
 def validate(cfg: DictConfig) -> None:
     """Raise one ConfigError listing every numeric value out of its range."""
     container = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
@@ -103,6 +122,8 @@ def validate(cfg: DictConfig) -> None:
     if flat.get("model.levels") == 2 and flat.get("data.binarize", "none") == "none":
         problems.append("model.levels=2 models binary pixels, but data.binarize=none gives grey ones: set "
                         "data.binarize=static (the PixelRNN paper's MNIST protocol) or dynamic, or use model.levels=256")
+    if not problems and (missing := missing_logger_packages(cfg)):
+        raise ConfigError("; ".join(missing) + ".")
     if problems:
         raise ConfigError("; ".join(problems) + ". Fix the value on the command line (for example "
                           f"{problems[0].split('=')[0]}=<value>).")

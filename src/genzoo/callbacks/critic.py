@@ -43,13 +43,12 @@ class CriticDiagnostics(EveryModelSteps, pl.Callback):
             metrics["critic/clipped_fraction"] = clipped_fraction(w, c)
         metrics["model_step"] = g
         pl_module.last_metrics = {**pl_module.last_metrics, **{k: torch.tensor(float(v)) for k, v in metrics.items()}}
-        from pytorch_lightning.loggers import WandbLogger
+        from genzoo.callbacks.metrics import log_metrics_now
 
+        log_metrics_now(trainer, {k: v for k, v in metrics.items() if k != "model_step"}, g)
         for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                import wandb
-
-                logger.experiment.log({**metrics, "critic/weights": wandb.Histogram(w.numpy())})
+            if hasattr(logger, "log_histogram"):
+                logger.log_histogram("critic/weights", w.numpy(), g)
         self._weights = w
 
     def finish(self, trainer, pl_module) -> None:

@@ -113,11 +113,8 @@ def copy_file(src: Path, dst: Path) -> Path:
 
 
 def log_image(trainer, key: str, path: Path, model_step: int) -> None:
-    """Send a saved PNG to every image-capable logger (W&B); the CSV logger has no images."""
-    from pytorch_lightning.loggers import WandbLogger
-
+    """Send a saved PNG to every logger that takes images (W&B, TensorBoard, MLflow: the genzoo
+    loggers' ``log_image_file``); the CSV logger has no images."""
     for logger in trainer.loggers:
-        if isinstance(logger, WandbLogger):
-            import wandb
-
-            logger.experiment.log({key: wandb.Image(str(path)), "model_step": model_step})
+        if hasattr(logger, "log_image_file"):
+            logger.log_image_file(key, Path(path), model_step)
