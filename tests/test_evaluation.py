@@ -41,7 +41,8 @@ def test_eval_scores_a_checkpoint_and_writes_json_beside_it(trained_run):
     out = json.loads(ckpt.with_suffix(".eval.json").read_text())
     assert out["model_step"] == 6 and out["protocol"] == {"extractor": "classifier", "num_samples": 300, "split": "train"}
     assert set(out["metrics"]) == {"fid/classifier/300/train", "kid/classifier/300/train", "is/classifier/300",
-                                   "precision/classifier/300/train", "recall/classifier/300/train"}
+                                   "precision/classifier/300/train", "recall/classifier/300/train",
+                                   "effective_classes/classifier/300"}
     assert out["metrics"]["fid/classifier/300/train"] > 0
     assert list((cwd / "outputs" / "eval" / "runs").glob("*/wandb/offline-run-*"))  # logged to W&B (offline)
     # same seed, same numbers

@@ -68,7 +68,7 @@ def test_real_statistics_are_computed_once_then_read_from_cache(digits_and_class
     out = first.compute(noise)
     assert first.computed_real and first.cache_path().is_file()
     assert set(out) == {"fid/classifier/200/train", "kid/classifier/200/train", "is/classifier/200",
-                        "precision/classifier/200/train", "recall/classifier/200/train"}
+                        "precision/classifier/200/train", "recall/classifier/200/train", "effective_classes/classifier/200"}
     second = SampleMetrics(ext, dm, tmp_path, num_samples=200)
     second.compute(noise)
     assert not second.computed_real
@@ -76,6 +76,7 @@ def test_real_statistics_are_computed_once_then_read_from_cache(digits_and_class
     real = SampleMetrics(ext, dm, tmp_path, num_samples=1000).compute(function_family(lambda n: dm.sample_real(n)))
     assert real["fid/classifier/1k/train"] < 0.05 * out["fid/classifier/200/train"]
     assert real["is/classifier/1k"] > 7
+    assert real["effective_classes/classifier/1k"] > 9.5  # real digits: ~ all 10 classes, equally often
     # noise lies off the data manifold (precision ~ 0); real digits lie on it
     assert out["precision/classifier/200/train"] < 0.1 < 0.9 < real["precision/classifier/1k/train"]
 
@@ -94,6 +95,29 @@ def test_run_without_inception_weights_warns_and_trains_but_require_fails_at_sta
     with pytest.raises(ConfigError, match="metrics.require=true"):
         train(cfg)
     assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()  # failed before training
+
+
+def test_effective_classes_is_exp_entropy_of_the_assigned_classes_by_hand():
+    from genzoo.metrics.sample_quality import effective_classes
+
+    def logits_for(classes, k=10):
+        return torch.nn.functional.one_hot(torch.tensor(classes), k).float() * 5 + torch.randn(len(classes), k) * 0.1
+
+    assert effective_classes(logits_for([3] * 50)) == pytest.approx(1.0)                    # full collapse
+    assert effective_classes(logits_for([0, 0, 1, 1])) == pytest.approx(2.0)
+    assert effective_classes(logits_for(list(range(10)) * 7)) == pytest.approx(10.0)         # uniform over 10
+    p = torch.tensor([0.75, 0.25])                                                           # 3:1 -> exp(H)
+    assert effective_classes(logits_for([5, 5, 5, 8])) == pytest.approx(float(torch.exp(-(p * p.log()).sum())))
+
+
+def test_digit_samples_of_one_class_show_the_collapse(digits_and_classifier, tmp_path):
+    dm, ext, _ = digits_and_classifier
+    x = dm.sample_real(2000)
+    real = SampleMetrics(ext, dm, tmp_path, num_samples=500).compute(function_family(lambda n: dm.sample_real(n)))
+    sevens = x[ext.logits(x).argmax(1) == 7]
+    one_class = SampleMetrics(ext, dm, tmp_path, num_samples=500).compute(
+        function_family(lambda n: sevens[torch.arange(n) % len(sevens)]))
+    assert real["effective_classes/classifier/500"] > 9 and one_class["effective_classes/classifier/500"] < 1.5
 
 
 def test_toy2d_mode_metrics():

@@ -66,6 +66,16 @@ def inception_score(logits: torch.Tensor, splits: int = 10) -> float:
     return float(isc_features_to_metric(logits.double(), splits=splits)["inception_score_mean"])
 
 
+def effective_classes(logits: torch.Tensor) -> float:
+    """exp(entropy) of the histogram of the classes a classifier assigns to samples: the number of
+    equally frequent classes with that spread. 10 for digits spread over all 10 classes, 1 when every
+    sample looks like one class: mode collapse, seen as it starts (a cheap diversity signal: the
+    logits are those of the IS)."""
+    counts = torch.bincount(logits.argmax(1), minlength=logits.shape[1]).double()
+    p = counts[counts > 0] / counts.sum()
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
 class SampleMetrics:
     """FID, KID (and IS where the extractor has logits) of samples against a dataset split."""
 
@@ -114,6 +124,7 @@ class SampleMetrics:
         return {"fid": f"fid/{self.name}/{n}/{self.split}{d}", "kid": f"kid/{self.name}/{n}/{self.split}{d}",
                 "precision": f"precision/{self.name}/{n}/{self.split}{d}",
                 "recall": f"recall/{self.name}/{n}/{self.split}{d}", "is": f"is/{self.name}/{n}{d}",
+                "classes": f"effective_classes/{self.name}/{n}{d}",
                 "conditional_accuracy": f"{accuracy}/{self.name}/{n}{d}"}
 
     def from_features(self, feats: torch.Tensor, logits: torch.Tensor | None,
@@ -126,6 +137,7 @@ class SampleMetrics:
         out[k["precision"]], out[k["recall"]] = precision_recall(feats, real)
         if logits is not None:
             out[k["is"]] = inception_score(logits, splits=min(10, max(1, len(logits) // 100)))
+            out[k["classes"]] = effective_classes(logits)
             if labels is not None:
                 out[k["conditional_accuracy"]] = float((logits.argmax(1) == labels.to(logits.device)).float().mean())
         return out
