@@ -64,7 +64,8 @@ def main() -> None:
     def ms(values):
         return f"{statistics.fmean(values):.3g} ± {statistics.stdev(values) if len(values) > 1 else 0:.2g}"
 
-    lines = ["Non-saturating GAN on toy2d, 1500 generator steps, G's learning rate 2e-4 (Adam 0.5, 0.999); "
+    steps = int(final_csv_metrics(runs[0]["job"]).get("model_step", 0))
+    lines = [f"Non-saturating GAN on toy2d, {steps} generator steps, G's learning rate 2e-4 (Adam 0.5, 0.999); "
              "D steps per G step (`model.n_critic`) and D's learning rate / G's swept; mean ± std over seeds. "
              "2,500 samples per run. High quality: share of samples within 3 std of a mode's centre; modes "
              "covered: modes holding at least a tenth of their fair share of high-quality samples, out of 8 "
