@@ -11,6 +11,7 @@ high-quality samples per setting (a dot per seed), and seed 0's final samples of
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -47,13 +48,13 @@ def main() -> None:
         if not (job / "csv" / "metrics.csv").is_file():
             continue
         s, final = setting_of(job), final_csv_metrics(job)
-        if metric(final, "modes_covered") != metric(final, "modes_covered"):  # nan: still running, or failed
+        if math.isnan(metric(final, "modes_covered")):  # still running, or failed
             continue
         g_lr = 2e-4
         runs.append({"data": s.get("data.name", "ring"), "n_critic": int(s.get("model.n_critic", 1)),
                      "ratio": float(s.get("model.optimizer_d.lr", g_lr)) / g_lr, "seed": int(s.get("seed", 0)),
                      "modes": metric(final, "modes_covered"), "hq": metric(final, "high_quality"),
-                     "kl": metric(final, "mode_kl"), "job": job})
+                     "kl": metric(final, "mode_kl"), "steps": int(final.get("model_step", 0)), "job": job})
     if not runs:
         raise SystemExit(f"no finished c6_balance runs under {args.root}")
     settings = sorted({(r["data"], r["n_critic"], r["ratio"]) for r in runs}, key=lambda t: (t[0] != "ring", t[1], t[2]))
@@ -64,8 +65,7 @@ def main() -> None:
     def ms(values):
         return f"{statistics.fmean(values):.3g} ± {statistics.stdev(values) if len(values) > 1 else 0:.2g}"
 
-    steps = int(final_csv_metrics(runs[0]["job"]).get("model_step", 0))
-    lines = [f"Non-saturating GAN on toy2d, {steps} generator steps, G's learning rate 2e-4 (Adam 0.5, 0.999); "
+    lines = [f"Non-saturating GAN on toy2d, {runs[0]['steps']} generator steps, G's learning rate 2e-4 (Adam 0.5, 0.999); "
              "D steps per G step (`model.n_critic`) and D's learning rate / G's swept; mean ± std over seeds. "
              "2,500 samples per run. High quality: share of samples within 3 std of a mode's centre; modes "
              "covered: modes holding at least a tenth of their fair share of high-quality samples, out of 8 "

@@ -366,7 +366,8 @@ def summary(cfg: DictConfig, trainer: pl.Trainer, model: GenerativeModule, logge
             lines.append(f"TensorBoard:    {lg.log_dir}   (view: tensorboard --logdir {lg.log_dir})")
         elif name == "MLFlowLogger":
             uri = cfg.logger.mlflow.get("tracking_uri")
-            lines.append(f"MLflow:         {uri}   (run {lg.run_id}; view: mlflow ui --backend-store-uri {uri})")
+            lines.append(f"MLflow:         {uri}   (run {lg.run_id}; view: pip install mlflow; "
+                         f"mlflow ui --backend-store-uri {uri})")
         elif name == "WandbLogger":
             mode = cfg.logger.wandb.get("mode")
             run_dir = Path(cfg.logger.wandb.save_dir) / "wandb"
