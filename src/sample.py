@@ -4,7 +4,8 @@ Writes, into the run folder of this command (printed at the end): ``random.png``
 ``fixed.png`` (the fixed noise of the training run's sample grids, so it matches them) and
 ``interpolation.png`` (each row walks between two random codes, spherically by default; families
 with a latent only), and the family's own pictures (reconstructions, completions, translations).
-For 2-D toy data the pictures are scatter plots over the data, and the interpolations paths.
+For 2-D toy data the pictures are scatter plots over the data, and the interpolations paths; for text
+(``data=text``) they are ``.txt`` files (one sample a line), and the random samples are printed.
 Conditional runs (``model=cgan``): one row per class, or only class k with ``label=k``.
 Translating runs (``model=cyclegan``): the grids translate held-out images (``direction=AtoB|BtoA``,
 AtoB by default), and ``input_dir=DIR`` translates every image in a folder of your own: each is
@@ -81,6 +82,8 @@ def draw(cfg: DictConfig) -> None:
         for name, grid in (("random", random), ("fixed", fixed)):
             written.append(save_samples(grid.sample(model).cpu(), out / f"{name}.png", grid.nrow, dm, title=name,
                                         labels=grid.y))
+            if name == "random":
+                random_path = written[-1]
         if model.latent_key is not None:  # walk the latent between two draws, row by row
             pairs, steps = cfg.interpolation.pairs, cfg.interpolation.steps
             noise = sampling.interpolation_noise(model, pairs, steps, cfg.interpolation.mode, generator=g)
@@ -93,11 +96,17 @@ def draw(cfg: DictConfig) -> None:
             path = out / "interpolation.png"
             points = model.sample(noise=noise, y=y).cpu()
             written.append(_paths_plot(points, dm.sample_real(2000), pairs, steps, path) if toy
-                           else save_grid(points, path, nrow=steps))
+                           else save_samples(points, path, steps, dm))
         if model.picture_names:  # the family's own pictures (reconstructions, completions, ...)
             held_out = sampling.real_batch(dm, grid_cfg.get("num_samples", 64), model.device)
             for name, (images, nrow) in model.pictures(held_out, torch.Generator().manual_seed(cfg.seed)).items():
                 written.append(save_grid(images, out / f"{name}.png", nrow=nrow))
+    if getattr(dm, "modality", None) == "text":  # text is read, not opened: print the fresh samples
+        from genzoo.callbacks import read_text_samples
+
+        print(f"Random samples of model step {model.model_step}:")
+        for line in read_text_samples(random_path)[: cfg.num_samples]:
+            print(f"  |{line}|")
     print(f"Samples of model step {model.model_step}:")
     for p in written:
         print(f"  {p}")

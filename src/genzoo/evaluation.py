@@ -58,21 +58,23 @@ def merged_metrics_config(run_cfg: DictConfig, overrides: DictConfig | dict | No
         if not required:
             return None
         raise ConfigError("The run had no sample metrics; choose one: metrics.extractor=classifier|inception|"
-                          "inception_torchscript|toy2d.")
+                          "inception_torchscript|toy2d|ngram.")
     return OmegaConf.create(merged)
 
 
 @torch.no_grad()
 def score(model, datamodule, mcfg: DictConfig, seed: int = 0) -> dict[str, float]:
     """The sample metrics of ``mcfg`` for any family (through its contract)."""
-    from genzoo.metrics import SampleMetrics, build_extractor, toy2d_metrics
-    from genzoo.metrics.sample_quality import count_label, metric_suites
+    from genzoo.metrics import SampleMetrics, build_extractor
+    from genzoo.metrics.sample_quality import DATA_EXTRACTORS, check_data_metrics, data_metrics, metric_suites
     from genzoo.sampling import draw_share
 
     n = int(mcfg.num_samples)
-    if mcfg.extractor == "toy2d":
+    if mcfg.extractor in DATA_EXTRACTORS:
+        check_data_metrics(mcfg.extractor, datamodule)
         samples, labels = draw_share(model, n, seed, datamodule=datamodule)
-        return toy2d_metrics(samples, datamodule.distribution, prefix=f"toy2d/{count_label(n)}", labels=labels)
+        return data_metrics(mcfg.extractor, samples, datamodule, n, mcfg.get("split") or "train", mcfg.get("num_real"),
+                            labels)
 
     def build(target, n_samples: int, direction: str | None) -> SampleMetrics:
         extractor = build_extractor(mcfg.extractor, target, mcfg.cache_dir, mcfg.get("inception_weights"))

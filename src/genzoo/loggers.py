@@ -96,6 +96,12 @@ class LogsAtModelStep:
         super().log_metrics(metrics, step)  # type: ignore[misc]
 
 
+def _text_lines(path: Path) -> list[str]:
+    from genzoo.callbacks.images import read_text_samples
+
+    return read_text_samples(path)
+
+
 def _png_array(path: Path):
     import numpy as np
     from PIL import Image
@@ -127,6 +133,12 @@ class TensorBoardLogger(LogsAtModelStep, _LightningTensorBoardLogger):
     @rank_zero_only
     def log_histogram(self, key: str, values, model_step: int) -> None:
         self.experiment.add_histogram(key, values, model_step)
+
+    @rank_zero_only
+    def log_text_file(self, key: str, path: Path, model_step: int) -> None:
+        lines = _text_lines(path)
+        self.experiment.add_text(key, "\n".join("    " + line for line in lines), model_step)  # markdown code block
+        self.experiment.flush()
 
 
 def _mlflow_names(params: dict[str, Any]) -> dict[str, Any]:
@@ -167,6 +179,10 @@ class MLFlowLogger(LogsAtModelStep, _LightningMLFlowLogger):
     def log_image_file(self, key: str, path: Path, model_step: int) -> None:
         self.experiment.log_image(self.run_id, _png_array(path), key=key, step=model_step)
 
+    @rank_zero_only
+    def log_text_file(self, key: str, path: Path, model_step: int) -> None:
+        self.experiment.log_text(self.run_id, "\n".join(_text_lines(path)) + "\n", f"{key}/step_{model_step:07d}.txt")
+
 
 class WandbLogger(_LightningWandbLogger):
     """``pytorch_lightning.loggers.WandbLogger`` without the ``anonymous`` setting that current W&B
@@ -201,3 +217,11 @@ class WandbLogger(_LightningWandbLogger):
         import wandb
 
         self.experiment.log({key: wandb.Histogram(values), "model_step": model_step})
+
+    @rank_zero_only
+    def log_text_file(self, key: str, path: Path, model_step: int) -> None:
+        """Text samples as a W&B table (one row a sample, with the model step: tables of several steps compare)."""
+        import wandb
+
+        table = wandb.Table(columns=["model_step", "sample"], data=[[model_step, t] for t in _text_lines(path)])
+        self.experiment.log({key: table, "model_step": model_step})

@@ -1,4 +1,5 @@
-"""Turning samples into pictures: image grids and 2-D scatter plots, saved as PNG and logged."""
+"""Turning samples into pictures: image grids and 2-D scatter plots, saved as PNG and logged; text samples
+as text files, logged as tables."""
 
 from __future__ import annotations
 
@@ -110,6 +111,31 @@ def copy_file(src: Path, dst: Path) -> Path:
     with atomic_write(dst) as tmp:
         tmp.write_bytes(Path(src).read_bytes())
     return dst
+
+
+def save_text(lines: list[str], path: str | Path, nrow: int = 8) -> Path:
+    """Text samples, one a line, a blank line after every ``nrow`` (the rows of a grid), atomically."""
+    path = Path(path)
+    groups = ["\n".join(lines[i : i + nrow]) for i in range(0, len(lines), max(1, nrow))]
+    with atomic_write(path) as tmp:
+        tmp.write_text("\n\n".join(groups) + "\n", encoding="utf-8")
+    return path
+
+
+def read_text_samples(path: str | Path) -> list[str]:
+    """The samples of a file ``save_text`` wrote (blank separator lines dropped)."""
+    return [line for line in Path(path).read_text(encoding="utf-8").split("\n") if line]
+
+
+def log_samples(trainer, key: str, path: Path, model_step: int) -> None:
+    """A saved picture (``.png``: ``log_image``) or text file of samples (``.txt``: a table of them in W&B,
+    text in TensorBoard, an artifact in MLflow, through the loggers' ``log_text_file``)."""
+    if Path(path).suffix != ".txt":
+        log_image(trainer, key, path, model_step)
+        return
+    for logger in trainer.loggers:
+        if hasattr(logger, "log_text_file"):
+            logger.log_text_file(key, Path(path), model_step)
 
 
 def log_image(trainer, key: str, path: Path, model_step: int) -> None:

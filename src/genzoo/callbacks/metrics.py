@@ -1,4 +1,4 @@
-"""Sample-quality metrics during training (FID/KID/IS through an extractor, or toy2d mode metrics)."""
+"""Sample-quality metrics during training (FID/KID/IS through an extractor, toy2d mode metrics, text n-grams)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from genzoo import lightning_compat
 from genzoo.callbacks.images import EveryModelSteps, log_image, save_figure
 from genzoo.data.base import check_split
 from genzoo.errors import ConfigError
-from genzoo.metrics import InceptionUnavailable, SampleMetrics, build_extractor, toy2d_metrics
-from genzoo.metrics.sample_quality import count_label, extract, metric_suites
+from genzoo.metrics import InceptionUnavailable, SampleMetrics, build_extractor
+from genzoo.metrics.sample_quality import DATA_EXTRACTORS, check_data_metrics, data_metrics, extract, metric_suites
 from genzoo.sampling import draw_share
 
 
@@ -33,7 +33,7 @@ class SampleQuality(EveryModelSteps, pl.Callback):
     samples (from the EMA generator where there is one, with a fixed seed so that successive
     evaluations compare like with like) and log sample metrics whose names state the protocol.
 
-    ``extractor``: ``classifier`` | ``inception`` | ``inception_torchscript`` | ``toy2d``.
+    ``extractor``: ``classifier`` | ``inception`` | ``inception_torchscript`` | ``toy2d`` | ``ngram``.
     If Inception cannot be loaded the run says so once and goes on; with ``require: true`` it
     fails before training starts instead.
     """
@@ -56,9 +56,9 @@ class SampleQuality(EveryModelSteps, pl.Callback):
         self.seconds = 0.0  # wall time spent evaluating (for the cost share in the summary)
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if self.metrics is not None or self.disabled or self.extractor_name == "toy2d":
-            if self.extractor_name == "toy2d" and not hasattr(trainer.datamodule, "distribution"):
-                raise ConfigError("metrics=toy2d needs data=toy2d; use metrics=classifier or metrics=inception.")
+        if self.metrics is not None or self.disabled or self.extractor_name in DATA_EXTRACTORS:
+            if self.extractor_name in DATA_EXTRACTORS:
+                check_data_metrics(self.extractor_name, trainer.datamodule)
             return
         def build(target, n: int, direction: str | None) -> SampleMetrics:
             extractor = build_extractor(self.extractor_name, target, self.cache_dir, self.inception_weights)
@@ -89,7 +89,7 @@ class SampleQuality(EveryModelSteps, pl.Callback):
         start = time.perf_counter()
         out: dict[str, float] = {}
         weights = [True, False] if self.score_raw and pl_module.has_average else [True]
-        suites = self.suites if self.extractor_name != "toy2d" else [None]
+        suites = self.suites if self.extractor_name not in DATA_EXTRACTORS else [None]
         for suite, ema in ((s, e) for s in suites for e in weights):
             part = self._score(trainer, pl_module, suite, ema)
             out.update(part if ema else {f"{k}/raw": v for k, v in part.items()})
@@ -97,15 +97,16 @@ class SampleQuality(EveryModelSteps, pl.Callback):
         return out
 
     def _score(self, trainer, pl_module, suite, ema: bool) -> dict[str, float]:
-        """One suite's metrics (or the toy2d ones) of the averaged (``ema``) or the trained weights."""
+        """One suite's metrics (or a data extractor's: toy2d, ngram) of the averaged (``ema``) or the trained
+        weights."""
         n = self.num_samples if suite is None else suite.num_samples
         samples, labels = draw_share(pl_module, n, self.seed, trainer.world_size, trainer.global_rank,
                                      datamodule=trainer.datamodule, direction=suite and suite.direction, ema=ema)
         if labels is not None:
             labels = self._gather(pl_module, labels, n)
         if suite is None:
-            return toy2d_metrics(self._gather(pl_module, samples.float().cpu(), n),
-                                 trainer.datamodule.distribution, prefix=f"toy2d/{count_label(n)}", labels=labels)
+            return data_metrics(self.extractor_name, self._gather(pl_module, samples.float().cpu(), n),
+                                trainer.datamodule, n, self.split, self.num_real, labels)
         ext = suite.extractor
         feats, logits = extract(ext, samples, logits=hasattr(ext, "logits"))
         feats = self._gather(pl_module, feats, n)

@@ -1,4 +1,5 @@
-"""Sample grids (images) or scatter plots (2-D data), and a family's other pictures, during training."""
+"""Sample grids (images), scatter plots (2-D data) or text files and tables (text), and a family's other
+pictures, during training."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from genzoo.callbacks.images import EveryModelSteps, copy_file, log_image, save_grid, save_scatter
+from genzoo.callbacks.images import EveryModelSteps, copy_file, log_image, log_samples, save_grid, save_scatter, save_text
 from genzoo.sampling import grid_inputs, real_batch
 
 
 def save_samples(samples: torch.Tensor, path: Path, nrow: int, datamodule, title: str = "",
                  labels: torch.Tensor | None = None) -> Path:
-    """Images as a grid; 2-D points as a scatter over real points (coloured by class asked for)."""
+    """Images as a grid; 2-D points as a scatter over real points (coloured by class asked for); text
+    (``datamodule.modality == "text"``) as a ``.txt`` file beside ``path``, one sample a line, ``nrow``
+    lines a group. Returns the path written."""
+    if getattr(datamodule, "modality", None) == "text":
+        return save_text(datamodule.decode(samples), Path(path).with_suffix(".txt"), nrow)
     if samples.ndim == 2:
         return save_scatter(samples, datamodule.sample_real(2000), path, title=title, labels=labels)
     return save_grid(samples, path, nrow=nrow)
@@ -23,7 +28,8 @@ class SampleGrid(EveryModelSteps, pl.Callback):
     """Every ``every_n_steps`` model steps and at the end of training, draw samples from the run's
     fixed grid inputs (``genzoo.sampling.grid_inputs``: the same noise each time, so progress is
     comparable, from a private generator, so sampling never disturbs the training RNG) and save
-    ``{dirpath}/g{step:07d}.png`` (plus ``last.png``); log the picture to W&B. Where the model samples
+    ``{dirpath}/g{step:07d}.png`` (plus ``last.png``; for text ``.txt`` files, logged as a table of samples);
+    log the picture to W&B. Where the model samples
     from a weight average (EMA), the trained weights' samples from the same inputs go to
     ``raw_g{step:07d}.png`` (``raw_last.png``, W&B ``samples/raw``), so the two can be compared. Families that make
     other pictures (``pictures_names``: reconstructions, completions, translations) get them saved
@@ -58,15 +64,15 @@ class SampleGrid(EveryModelSteps, pl.Callback):
             pl_module.train(was_training)
         path = save_samples(samples, self.dirpath / f"g{g:07d}.png", grid.nrow, dm, title=f"model step {g}",
                             labels=grid.y)
-        last = self.dirpath / "last.png"
+        last = self.dirpath / f"last{path.suffix}"
         copy_file(path, last)
         self.last_path = last
-        log_image(trainer, "samples", path, g)
+        log_samples(trainer, "samples", path, g)
         if raw is not None:
             p = save_samples(raw, self.dirpath / f"raw_g{g:07d}.png", grid.nrow, dm,
                              title=f"model step {g}, trained weights (no average)", labels=grid.y)
-            copy_file(p, self.dirpath / "raw_last.png")
-            log_image(trainer, "samples/raw", p, g)
+            copy_file(p, self.dirpath / f"raw_last{p.suffix}")
+            log_samples(trainer, "samples/raw", p, g)
         for name, (images, nrow) in pictures.items():
             p = save_grid(images, self.dirpath / f"{name}_g{g:07d}.png", nrow=nrow)
             copy_file(p, self.dirpath / f"{name}_last.png")

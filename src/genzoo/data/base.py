@@ -278,6 +278,12 @@ class GenDataModule(pl.LightningDataModule):
     def num_classes(self) -> int | None:
         return None
 
+    @property
+    def modality(self) -> str:
+        """What a sample is, which decides how samples are shown: ``image`` (C, H, W: grids), ``points``
+        (2-D toy data: scatter plots) or ``text`` (one-hot characters: text files and tables)."""
+        return "points" if len(self.shape) == 1 else "image"
+
     def build_dataset(self, split: str) -> Dataset:
         raise NotImplementedError
 

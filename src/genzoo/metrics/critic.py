@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
+_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)
 
 
 def critic_layers(critic: nn.Module) -> list[tuple[str, nn.Module]]:

@@ -130,7 +130,7 @@ def load_or_train_classifier(datamodule, cache_dir: str | Path) -> ClassifierExt
         raise ConfigError(
             f"metrics.extractor=classifier needs labelled images; {type(datamodule).__name__} has "
             f"{'no labels' if not datamodule.num_classes else 'no images'}. Use metrics=toy2d for 2-D data, "
-            "metrics=inception (or inception_torchscript) for unlabelled images, or metrics=none."
+            "metrics=ngram for text, metrics=inception (or inception_torchscript) for unlabelled images, or metrics=none."
         )
     path = Path(cache_dir) / f"classifier-{dataset_key(datamodule)}.pt"
     state = read_cache(path)
@@ -221,4 +221,5 @@ def build_extractor(name: str, datamodule, cache_dir: str | Path, inception_weig
         return TorchFidelityInception(inception_weights)
     if name == "inception_torchscript":
         return TorchScriptInception(inception_weights)
-    raise ConfigError(f"Unknown metrics.extractor={name!r}; choose one of {', '.join(EXTRACTORS)} (or metrics=toy2d).")
+    raise ConfigError(f"Unknown metrics.extractor={name!r}; choose one of {', '.join(EXTRACTORS)} "
+                      "(or metrics=toy2d, metrics=ngram).")

@@ -15,6 +15,7 @@ import torch
 
 from genzoo.checkpoints import atomic_write
 from genzoo.data.base import check_split
+from genzoo.errors import ConfigError
 from genzoo.metrics.extractors import dataset_key, read_cache
 from genzoo.sampling import draw_share
 
@@ -196,3 +197,31 @@ def toy2d_metrics(samples: torch.Tensor, distribution, prefix: str = "toy2d",
         out[f"{prefix}/mode_kl"] = float((torch.log(torch.tensor(1.0 / len(centers))) -
                                           torch.log(p.clamp_min(1e-6))).mean())
     return out
+
+
+#: extractors that need no feature network: the data itself says what a good sample is
+DATA_EXTRACTORS = ("toy2d", "ngram")
+
+
+def check_data_metrics(name: str, datamodule) -> None:
+    """A clear error when a data extractor does not fit the data (before training starts)."""
+    if name == "toy2d" and not hasattr(datamodule, "distribution"):
+        raise ConfigError("metrics=toy2d needs data=toy2d; use metrics=classifier or metrics=inception.")
+    if name == "ngram" and getattr(datamodule, "modality", None) != "text":
+        raise ConfigError("metrics=ngram compares character n-grams and needs data=text; use metrics=classifier or "
+                          "metrics=inception for images, metrics=toy2d for 2-D data.")
+
+
+def data_metrics(name: str, samples: torch.Tensor, datamodule, n: int, split: str = "train",
+                 num_real: int | None = None, labels: torch.Tensor | None = None) -> dict[str, float]:
+    """The metrics of a data extractor (``DATA_EXTRACTORS``) on ``n`` samples, with the sample count in
+    their names: ``toy2d`` (modes of the known density) or ``ngram`` (n-gram JS divergences of the
+    decoded text against the real sequences of ``split``, at most ``num_real`` of them)."""
+    if name == "toy2d":
+        return toy2d_metrics(samples, datamodule.distribution, prefix=f"toy2d/{count_label(n)}", labels=labels)
+    if name == "ngram":
+        from genzoo.metrics.text import text_metrics
+
+        return text_metrics(datamodule.decode(samples), datamodule.texts(split, num_real),
+                            prefix=f"ngram/{count_label(n)}")
+    raise ConfigError(f"Unknown data metrics {name!r}; choose one of {', '.join(DATA_EXTRACTORS)}.")

@@ -13,6 +13,7 @@ from genzoo.nets.mlp import MLPDiscriminator, MLPGenerator
 from genzoo.nets.pixelcnn import GatedPixelCNN, MaskedConv2d, MaskedPixelCNN, pixel_net
 from genzoo.nets.pixelrnn import PixelRNN, pixel_rnn
 from genzoo.nets.resnet import ResNetDiscriminator, ResNetGenerator
+from genzoo.nets.resnet1d import ResNet1DDiscriminator, ResNet1DGenerator
 
 __all__ = [
     "CONDITIONINGS",
@@ -26,6 +27,8 @@ __all__ = [
     "MLPGenerator",
     "ResNetDiscriminator",
     "ResNetGenerator",
+    "ResNet1DDiscriminator",
+    "ResNet1DGenerator",
     "GatedPixelCNN",
     "MaskedConv2d",
     "MaskedPixelCNN",

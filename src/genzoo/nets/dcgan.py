@@ -39,7 +39,7 @@ def _check_image_shape(shape: Sequence[int]) -> tuple[int, int]:
     if len(shape) != 3 or shape[1] != shape[2]:
         raise ConfigError(
             f"The DCGAN nets need square images (C, H, H); the data has shape {tuple(shape)}. "
-            "For 2-D toy data use net=mlp."
+            "For 2-D toy data use net=mlp, for text (data=text) net=resnet1d."
         )
     return shape[0], shape[1]
 
