@@ -38,7 +38,7 @@ RULES: list[tuple[str, tuple[Any, str], bool]] = [
     ("data.num_samples", _int(1), False),
     ("data.held_out_fraction", _open_unit(), False),
     ("data.seq_len", _int(2), False),
-    ("net.*.blocks", _int(0), False),
+    ("net.*.blocks", _int(0), True),
     ("net.*.kernel", _int(1), False),
     ("model.z_dim", _int(1), False),
     ("model.n_critic", _int(1), False),
