@@ -69,7 +69,7 @@ def main() -> None:
         for job in jobs:
             prefix, js, unique = curves(job)
             if js[1]:
-                runs.append((job, label_of(job), prefix, js, unique))
+                runs.append({"job": job, "label": label_of(job), "prefix": prefix, "js": js, "unique": unique})
     if not runs:
         raise SystemExit(f"no data=text runs with n-gram metrics under {', '.join(map(str, args.roots))}")
     dm = Text()
@@ -78,23 +78,24 @@ def main() -> None:
     lines = ["# C17: n-gram JS divergence (bits) of samples to held-out text", "",
              "| run | model steps | " + " | ".join(f"JS {n}-gram" for n in ORDERS) + " | distinct samples |",
              "|---|---|" + "---|" * len(ORDERS) + "---|"]
-    for job, label, prefix, js, unique in runs:
-        lines.append(f"| {label} | {js[1][-1][0]} | " + " | ".join(f"{js[n][-1][1]:.3f}" for n in ORDERS)
-                     + f" | {unique:.3f} |")
+    for r in runs:
+        js = r["js"]
+        lines.append(f"| {r['label']} | {js[1][-1][0]} | " + " | ".join(f"{js[n][-1][1]:.3f}" for n in ORDERS)
+                     + f" | {r['unique']:.3f} |")
     lines.append("| real text (1,000 training sequences) | - | " + " | ".join(f"{floor[f'real/js{n}']:.3f}" for n in ORDERS)
                  + f" | {floor['real/unique']:.3f} |")
-    lines += ["", f"Metric names: `{runs[0][2]}/js<n>` (samples scored against the held-out split).", ""]
-    for job, label, *_ in runs:
-        samples = read_text_samples(job / "samples" / "last.txt")[: args.samples]
-        lines += [f"**{label}**, last samples:", "", "```", *samples, "```", ""]
+    lines += ["", f"Metric names: `{runs[0]['prefix']}/js<n>` (samples scored against the held-out split).", ""]
+    for r in runs:
+        samples = read_text_samples(r["job"] / "samples" / "last.txt")[: args.samples]
+        lines += [f"**{r['label']}**, last samples:", "", "```", *samples, "```", ""]
     args.out.mkdir(parents=True, exist_ok=True)
     md = args.out / "c17_text.md"
     md.write_text("\n".join(lines))
 
     fig, axes = plt.subplots(1, len(ORDERS), figsize=(4 * len(ORDERS), 3.2), dpi=100)
     for ax, n in zip(axes, ORDERS):
-        for job, label, prefix, js, unique in runs:
-            ax.plot(*zip(*js[n]), marker=".", lw=1, label=label)
+        for r in runs:
+            ax.plot(*zip(*r["js"][n]), marker=".", lw=1, label=r["label"])
         ax.axhline(floor[f"real/js{n}"], ls="--", c="grey", lw=1, label="real text")
         ax.set_title(f"JS, {n}-grams")
         ax.set_xlabel("generator step")

@@ -57,6 +57,12 @@ def main() -> None:
                      "kl": metric(final, "mode_kl"), "steps": int(final.get("model_step", 0)), "job": job})
     if not runs:
         raise SystemExit(f"no finished c6_balance runs under {args.root}")
+    length = max(r["steps"] for r in runs)  # a run still going (or stopped early) is not compared with finished ones
+    partial = [r for r in runs if r["steps"] < length]
+    runs = [r for r in runs if r["steps"] == length]
+    if partial:
+        print(f"Left out {len(partial)} run(s) that stopped before step {length}: "
+              + ", ".join(f"{r['job'].name} (step {r['steps']})" for r in partial))
     settings = sorted({(r["data"], r["n_critic"], r["ratio"]) for r in runs}, key=lambda t: (t[0] != "ring", t[1], t[2]))
 
     def group(d, k, ratio):

@@ -32,14 +32,14 @@ def output_layer(kind: str) -> nn.Module:
     raise ConfigError(f"Unknown generator output {kind!r}; choose one of {', '.join(OUTPUTS)}.")
 
 
-def norm2d(kind: str, channels: int) -> nn.Module:
-    """A normalisation layer for conv features.
+def norm2d(kind: str, channels: int, batch_norm: type[nn.Module] = nn.BatchNorm2d) -> nn.Module:
+    """A normalisation layer for conv features (2-D maps; 1-D sequences with ``batch_norm=nn.BatchNorm1d``).
 
-    ``layer`` normalises each sample over (C, H, W) (GroupNorm with one group), which keeps a
+    ``layer`` normalises each sample over (C, H, W) or (C, L) (GroupNorm with one group), which keeps a
     per-sample gradient penalty valid; ``batch`` mixes samples and must not be used there.
     """
     if kind == "batch":
-        return nn.BatchNorm2d(channels)
+        return batch_norm(channels)
     if kind == "layer":
         return nn.GroupNorm(1, channels)
     if kind == "none":

@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from genzoo.errors import ConfigError
+from genzoo.nets.common import norm2d
 
 #: the paper's code scales each residual branch by 0.3 before adding it
 RESIDUAL_SCALE = 0.3
@@ -38,15 +39,8 @@ def _check(width: int, blocks: int, kernel: int) -> None:
 
 
 def norm_seq(kind: str, channels: int) -> nn.Module:
-    """Normalisation of (N, C, L) features: ``batch`` (over the batch), ``layer`` (each sample over (C, L))
-    or ``none``."""
-    if kind == "batch":
-        return nn.BatchNorm1d(channels)
-    if kind == "layer":
-        return nn.GroupNorm(1, channels)
-    if kind == "none":
-        return nn.Identity()
-    raise ConfigError(f"Unknown norm {kind!r}; choose one of batch, layer, none.")
+    """Normalisation of (N, C, L) features: ``batch``, ``layer`` (each sample over (C, L)) or ``none``."""
+    return norm2d(kind, channels, nn.BatchNorm1d)
 
 
 class ResBlock1d(nn.Module):
