@@ -117,6 +117,9 @@ def main() -> None:
             ax.imshow(plt.imread(seed0["job"] / "samples" / "last.png"))
             ax.set_title(f"{k} D step{'s' if k > 1 else ''}, lr x{ratio:g}\n{seed0['modes']:g} modes, "
                          f"hq {seed0['hq']:.2f}", fontsize=8)
+    for ax in fig.axes:  # settings not measured (a partial sweep) leave their panels empty: hide them
+        if not ax.has_data():
+            ax.axis("off")
     save_figure_and_say(fig, args.out / "c6_balance.png", md)
 
 
