@@ -113,6 +113,10 @@ def test_ngram_js_against_a_hand_computation():
     assert ngram_counts(["abab"], 2) == {"ab": 2, "ba": 1}
     same = text_metrics(["abcd", "bcda"], ["bcda", "abcd"])
     assert all(same[f"ngram/js{n}"] == 0.0 for n in (1, 2, 3, 4)) and same["ngram/unique"] == 1.0
+    from genzoo.metrics.text import reference_counts
+
+    assert text_metrics(["abca", "aaab"], reference_counts(["bcda", "abcd"])) == text_metrics(["abca", "aaab"],
+                                                                                         ["bcda", "abcd"])
     disjoint = text_metrics(["aaaa"] * 3, ["bbbb"])
     assert all(disjoint[f"ngram/js{n}"] == pytest.approx(1.0) for n in (1, 2, 3, 4))
     assert disjoint["ngram/unique"] == pytest.approx(1 / 3)

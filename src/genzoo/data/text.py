@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 from genzoo.data.base import GenDataModule, held_out_share
 from genzoo.errors import ConfigError, DatasetNotFoundError
 
-#: the default character set: lower-case letters, digits, space and common punctuation (46 characters)
+#: the default character set: lower-case letters, digits, space and common punctuation (48 characters)
 DEFAULT_CHARSET = "abcdefghijklmnopqrstuvwxyz0123456789 .,;:'\"()-!?"
 #: typographic characters mapped to the plain ones before the character set is applied
 _PLAIN = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-",
@@ -116,11 +116,19 @@ class Text(GenDataModule):
         self.lowercase = lowercase
         self.min_letter_share = min_letter_share
         self.held_out_fraction = held_out_fraction
+        self._text: str | None = None
         self._windows: torch.Tensor | None = None
         self._vocab: str | None = None
+        self._ngrams: dict[tuple[str, int | None], dict] = {}
 
     # --- the corpus ---------------------------------------------------------------------------------
     def _corpus(self) -> str:
+        """The cleaned corpus (read and cleaned once)."""
+        if self._text is None:
+            self._text = self._read_and_clean()
+        return self._text
+
+    def _read_and_clean(self) -> str:
         if self.path is None:
             raw = embedded_corpus()
         else:
@@ -177,8 +185,12 @@ class Text(GenDataModule):
         """(N, V, L) one-hot or per-position distributions (a generator's softmax) -> N strings, by argmax."""
         if x.ndim != 3 or x.shape[1] != len(self.vocab):
             raise ValueError(f"decode takes (N, {len(self.vocab)}, L) tensors, got {tuple(x.shape)}")
+        return self._strings(x.argmax(1))
+
+    def _strings(self, idx: torch.Tensor) -> list[str]:
+        """(N, L) character indices -> N strings."""
         vocab = self.vocab
-        return ["".join(vocab[i] for i in row) for row in x.argmax(1).tolist()]
+        return ["".join(vocab[i] for i in row) for row in idx.tolist()]
 
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
         """Strings of the vocabulary, all of one length -> (N, V, L) one-hot."""
@@ -192,6 +204,14 @@ class Text(GenDataModule):
     def texts(self, split: str = "test", max_examples: int | None = None) -> list[str]:
         """The sequences of ``split`` as strings (the first ``max_examples`` in order)."""
         ds = self.dataset(split)
-        idx = ds.indices if max_examples is None else ds.indices[:max_examples]
-        vocab = self.vocab
-        return ["".join(vocab[i] for i in row) for row in idx.tolist()]
+        return self._strings(ds.indices if max_examples is None else ds.indices[:max_examples])
+
+    def ngram_reference(self, split: str = "test", max_examples: int | None = None) -> dict:
+        """The n-gram counts of ``texts(split, max_examples)`` (``metrics.text.reference_counts``), counted
+        once per run: every evaluation compares its samples with the same real text."""
+        key = (split, max_examples)
+        if key not in self._ngrams:
+            from genzoo.metrics.text import reference_counts
+
+            self._ngrams[key] = reference_counts(self.texts(split, max_examples))
+        return self._ngrams[key]

@@ -222,6 +222,6 @@ def data_metrics(name: str, samples: torch.Tensor, datamodule, n: int, split: st
     if name == "ngram":
         from genzoo.metrics.text import text_metrics
 
-        return text_metrics(datamodule.decode(samples), datamodule.texts(split, num_real),
+        return text_metrics(datamodule.decode(samples), datamodule.ngram_reference(split, num_real),
                             prefix=f"ngram/{count_label(n)}")
     raise ConfigError(f"Unknown data metrics {name!r}; choose one of {', '.join(DATA_EXTRACTORS)}.")

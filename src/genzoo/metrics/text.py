@@ -43,10 +43,18 @@ def js_divergence(p: Counter, q: Counter) -> float:
     return max(0.0, total / math.log(2))
 
 
-def text_metrics(samples: Sequence[str], reference: Sequence[str], prefix: str = "ngram",
+def reference_counts(texts: Iterable[str], orders: Sequence[int] = ORDERS) -> dict[int, Counter]:
+    """The n-gram counts of real text for each order: computed once, compared with every evaluation's samples."""
+    texts = list(texts)
+    return {n: ngram_counts(texts, n) for n in orders}
+
+
+def text_metrics(samples: Sequence[str], reference: Sequence[str] | dict[int, Counter], prefix: str = "ngram",
                  orders: Sequence[int] = ORDERS) -> dict[str, float]:
     """``{prefix}/js{n}`` for each n-gram order, and ``{prefix}/unique``: the share of distinct samples
-    (1 when every sample differs, 1/N when the generator has collapsed onto one string)."""
-    out = {f"{prefix}/js{n}": js_divergence(ngram_counts(samples, n), ngram_counts(reference, n)) for n in orders}
+    (1 when every sample differs, 1/N when the generator has collapsed onto one string). ``reference``:
+    real strings, or their ``reference_counts``."""
+    ref = reference if isinstance(reference, dict) else reference_counts(reference, orders)
+    out = {f"{prefix}/js{n}": js_divergence(ngram_counts(samples, n), ref[n]) for n in orders}
     out[f"{prefix}/unique"] = len(set(samples)) / max(1, len(samples))
     return out
