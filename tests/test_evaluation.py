@@ -157,8 +157,8 @@ def test_wandb_sweep_file_calls_the_entry_point_with_hydra_overrides(compose_cfg
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["losses_toy2d", "losses_digits", "c16_wasserstein_vs_gan", "c5_kl_directions",
-                                  "optuna_digits", "slurm"])
+@pytest.mark.parametrize("name", ["losses_toy2d", "losses_digits", "c16_wasserstein_vs_gan", "c16_architectures",
+                                  "c5_kl_directions", "optuna_digits", "slurm"])
 def test_sweep_configs_compose_through_the_cli(tmp_path, name):
     r = run_cli("--config-dir", str(ROOT / "sweeps"), "--config-name", name, "--cfg", "all", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -109,12 +109,13 @@ def net_options(keys: tuple[str, ...]) -> list[str]:
     """The ``net=`` options of this config tree whose nets are ``keys``."""
     import yaml
 
-    out = []
-    for path in sorted((CONFIG_DIR / "net").glob("*.yaml")):
-        top = {k for k in (yaml.safe_load(path.read_text()) or {}) if k != "defaults"}
-        if top == set(keys):
-            out.append(path.stem)
-    return out
+    def top_keys(path: Path) -> set[str]:  # a file's nets and those of the net files it extends
+        node = yaml.safe_load(path.read_text()) or {}
+        parents = [d for d in node.get("defaults", []) if isinstance(d, str) and d != "_self_"]
+        return {k for k in node if k != "defaults"}.union(
+            *(top_keys(path.with_name(f"{p}.yaml")) for p in parents if path.with_name(f"{p}.yaml").is_file()))
+
+    return [path.stem for path in sorted((CONFIG_DIR / "net").glob("*.yaml")) if top_keys(path) == set(keys)]
 
 
 def build_model(cfg: DictConfig, datamodule) -> GenerativeModule:

@@ -55,3 +55,13 @@ def norm1d(kind: str, features: int) -> nn.Module:
     if kind == "none":
         return nn.Identity()
     raise ConfigError(f"Unknown norm {kind!r}; choose one of {', '.join(NORMS)}.")
+
+
+def weight_layers(net: nn.Module) -> int:
+    """A net's depth as papers count it: its convolutions and linear maps on the main path (the 1x1
+    convolutions of residual shortcuts, modules named ``skip``, are left out)."""
+    kinds = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d)
+    return sum(
+        isinstance(m, kinds) and "skip" not in name.split(".")
+        for name, m in net.named_modules()
+    )

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from genzoo.errors import ConfigError
-from genzoo.nets.common import norm2d, output_layer
+from genzoo.nets.common import activation, norm2d, output_layer
 
 
 def dcgan_geometry(size: int) -> tuple[int, int]:
@@ -45,8 +45,11 @@ def _check_image_shape(shape: Sequence[int]) -> tuple[int, int]:
 
 
 class DCGANGenerator(nn.Module):
+    """Transposed convs from a base x base seed, ``norm`` and ``act`` (ReLU, the paper's) after each but
+    the last. ``norm=none`` and ``act=tanh`` are two of WGAN-GP's hard settings (seed claim C16)."""
+
     def __init__(self, shape: Sequence[int], z_dim: int = 64, width: int = 64, norm: str = "batch",
-                 output: str = "tanh") -> None:
+                 output: str = "tanh", act: str = "relu") -> None:
         super().__init__()
         channels, size = _check_image_shape(shape)
         base, n_up = dcgan_geometry(size)
@@ -54,12 +57,12 @@ class DCGANGenerator(nn.Module):
         self.z_dim = z_dim
         widths = [width * 2 ** (n_up - 1 - i) for i in range(n_up)]  # e.g. 4w, 2w, w
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(z_dim, widths[0], base, 1, 0, bias=False),
+            nn.ConvTranspose2d(z_dim, widths[0], base, 1, 0, bias=norm == "none"),
             norm2d(norm, widths[0]),
-            nn.ReLU(True),
+            activation(act),
         ]
         for a, b in zip(widths[:-1], widths[1:]):
-            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), norm2d(norm, b), nn.ReLU(True)]
+            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=norm == "none"), norm2d(norm, b), activation(act)]
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), output_layer(output)]
         self.net = nn.Sequential(*layers)
 
@@ -68,20 +71,20 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """Strided convs with LeakyReLU 0.2; no norm on the first layer; one score per sample, a linear
-    ``head`` of the flattened ``features``.
+    """Strided convs with ``act`` (LeakyReLU 0.2, the paper's); no norm on the first layer; one score per
+    sample, a linear ``head`` of the flattened ``features``.
 
     ``norm=batch`` is the DCGAN paper's; use ``layer`` or ``none`` with a gradient penalty.
     """
 
-    def __init__(self, shape: Sequence[int], width: int = 64, norm: str = "batch") -> None:
+    def __init__(self, shape: Sequence[int], width: int = 64, norm: str = "batch", act: str = "leaky_relu") -> None:
         super().__init__()
         channels, size = _check_image_shape(shape)
         base, n_down = dcgan_geometry(size)
         widths = [width * 2**i for i in range(n_down)]  # w, 2w, 4w
-        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), activation(act)]
         for a, b in zip(widths[:-1], widths[1:]):
-            layers += [nn.Conv2d(a, b, 4, 2, 1, bias=norm == "none"), norm2d(norm, b), nn.LeakyReLU(0.2, True)]
+            layers += [nn.Conv2d(a, b, 4, 2, 1, bias=norm == "none"), norm2d(norm, b), activation(act)]
         self.body = nn.Sequential(*layers, nn.Flatten())
         self.feature_dim = widths[-1] * base * base
         # The DCGAN paper's last layer, a base x base convolution to one channel, is this linear map
