@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from report_utils import save_figure_and_say  # noqa: E402
+from report_utils import no_runs, run_report, save_figure_and_say, sweep_jobs  # noqa: E402
 
 ORDERS = (1, 2, 3, 4)
 
@@ -64,14 +64,14 @@ def main() -> None:
     from genzoo.metrics.text import text_metrics
 
     runs = []
-    for root in args.roots:
-        jobs = [root] if (root / "csv").is_dir() else sorted(q for q in root.iterdir() if (q / "csv").is_dir())
-        for job in jobs:
-            prefix, js, unique = curves(job)
-            if js[1]:
-                runs.append({"job": job, "label": label_of(job), "prefix": prefix, "js": js, "unique": unique})
+    for job in sweep_jobs(args.roots):
+        if not (job / "csv").is_dir():
+            continue
+        prefix, js, unique = curves(job)
+        if js[1]:
+            runs.append({"job": job, "label": label_of(job), "prefix": prefix, "js": js, "unique": unique})
     if not runs:
-        raise SystemExit(f"no data=text runs with n-gram metrics under {', '.join(map(str, args.roots))}")
+        no_runs(f"no data=text runs with n-gram metrics under {', '.join(map(str, args.roots))}")
     dm = Text()
     floor = text_metrics(dm.texts("train", 1000), dm.texts("test"), prefix="real")
 
@@ -105,4 +105,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_report(main)

@@ -16,10 +16,17 @@ import sys
 from pathlib import Path
 
 import torch
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from report_utils import final_csv_metrics, save_figure_and_say, show_grid  # noqa: E402
+from report_utils import (  # noqa: E402
+    final_csv_metrics,
+    no_runs,
+    overrides_of,
+    run_report,
+    save_figure_and_say,
+    show_grid,
+    sweep_jobs,
+)
 
 ORDER = ["no_cycle", "cycle", "cycle_identity"]
 DIRECTIONS = ("AtoB", "BtoA")
@@ -40,10 +47,9 @@ def main() -> None:
     from genzoo.sampling import source_images
 
     rows, pictures, sources = [], {}, {}
-    for ov in sorted(args.root.rglob(".hydra/overrides.yaml")):
-        o = dict(x.split("=", 1) for x in yaml.safe_load(ov.read_text()) or [])
-        run = ov.parent.parent
-        if not (run / "checkpoints" / "last.ckpt").is_file():
+    for run in sweep_jobs([args.root]):
+        o = overrides_of(run)
+        if "+cycle" not in o or not (run / "checkpoints" / "last.ckpt").is_file():  # another sweep's, or unfinished
             continue
         m = final_csv_metrics(run)
         row = {"objective": o["+cycle"], "seed": int(o.get("seed", 0)), "model_steps": int(m.get("model_step", 0))}
@@ -60,7 +66,7 @@ def main() -> None:
                     sources[d] = src
                     pictures[(row["objective"], d)] = model.sample(source=src, direction=d).cpu()
     if not rows:
-        raise SystemExit(f"No finished runs (checkpoints/last.ckpt) under {args.root}.")
+        no_runs(f"no finished c19_cycle_ablation runs (checkpoints/last.ckpt) under {args.root}.")
     args.out.mkdir(parents=True, exist_ok=True)
     keys = [k for k in rows[0] if k not in ("objective", "seed")]
     lines = ["| objective | seed | " + " | ".join(keys) + " |", "|---" * (len(keys) + 2) + "|"]
@@ -107,4 +113,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_report(main)

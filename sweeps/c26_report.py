@@ -15,10 +15,16 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from report_utils import final_csv_metrics, save_figure_and_say, show_grid  # noqa: E402
+from report_utils import (  # noqa: E402
+    final_csv_metrics,
+    no_runs,
+    overrides_of,
+    run_report,
+    save_figure_and_say,
+    show_grid,
+    sweep_jobs,
+)
 
 
 def main() -> None:
@@ -33,11 +39,10 @@ def main() -> None:
     from genzoo.sampling import draw_share
 
     rows, pictures, real = [], {}, None
-    for ov in sorted(args.root.rglob(".hydra/overrides.yaml")):
-        o = dict(x.split("=", 1) for x in yaml.safe_load(ov.read_text()) or [])
-        run = ov.parent.parent
+    for run in sweep_jobs([args.root]):
+        o = overrides_of(run)
         ckpt = run / "checkpoints" / "last.ckpt"
-        if not ckpt.is_file():
+        if "+objective" not in o or not ckpt.is_file():  # another sweep's job, or unfinished
             continue
         _, dm, model, _ = load_run(str(ckpt))
         if real is None:
@@ -50,7 +55,7 @@ def main() -> None:
                      fid_key: fid, **sharpness(samples, real)})
         pictures.setdefault(o["+objective"], samples[:64])
     if not rows:
-        raise SystemExit(f"No finished runs (checkpoints/last.ckpt) under {args.root}.")
+        no_runs(f"no finished c26_vae_vs_gan runs (checkpoints/last.ckpt) under {args.root}.")
     args.out.mkdir(parents=True, exist_ok=True)
     keys = [k for k in rows[0] if k not in ("model", "seed")]
     lines = ["| model | seed | " + " | ".join(keys) + " |", "|---" * (len(keys) + 2) + "|"]
@@ -75,4 +80,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_report(main)

@@ -1,6 +1,8 @@
 """The C6 table and figure: how the balance between D and G breaks, and what mode collapse looks like.
 
-    python sweeps/c6_report.py outputs/c6_balance/multiruns/<time> [--out sweeps/results]
+    python sweeps/c6_report.py outputs/c6_balance/multiruns/<time> [<time> ...] [--out sweeps/results]
+
+(several multirun folders: a sweep split over processes, e.g. one per ``data.name``)
 
 For each run of the ``c6_balance`` sweep (non-saturating GAN on toy2d, D steps per G step x D's
 learning rate against G's), its final toy2d metrics (from its CSV). Writes ``c6_balance.md`` (mean
@@ -16,17 +18,17 @@ import statistics
 import sys
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from report_utils import final_csv_metrics, save_figure_and_say  # noqa: E402
+from report_utils import (  # noqa: E402
+    final_csv_metrics,
+    no_runs,
+    overrides_of,
+    run_report,
+    save_figure_and_say,
+    sweep_jobs,
+)
 
 MODES = {"ring": 8, "grid": 25}
-
-
-def setting_of(run: Path) -> dict[str, str]:
-    overrides = yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text()) or []
-    return dict(o.split("=", 1) for o in overrides if "=" in o)
 
 
 def metric(final: dict[str, float], name: str) -> float:
@@ -35,7 +37,7 @@ def metric(final: dict[str, float], name: str) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("root", type=Path)
+    p.add_argument("roots", type=Path, nargs="+")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = p.parse_args()
     import matplotlib
@@ -44,10 +46,10 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     runs = []
-    for job in sorted(args.root.iterdir(), key=lambda q: int(q.name) if q.name.isdigit() else -1):
+    for job in sweep_jobs(args.roots):
         if not (job / "csv" / "metrics.csv").is_file():
             continue
-        s, final = setting_of(job), final_csv_metrics(job)
+        s, final = overrides_of(job), final_csv_metrics(job)
         if math.isnan(metric(final, "modes_covered")):  # still running, or failed
             continue
         g_lr = 2e-4
@@ -56,13 +58,13 @@ def main() -> None:
                      "modes": metric(final, "modes_covered"), "hq": metric(final, "high_quality"),
                      "kl": metric(final, "mode_kl"), "steps": int(final.get("model_step", 0)), "job": job})
     if not runs:
-        raise SystemExit(f"no finished c6_balance runs under {args.root}")
+        no_runs(f"no finished c6_balance runs under {', '.join(map(str, args.roots))}")
     length = max(r["steps"] for r in runs)  # a run still going (or stopped early) is not compared with finished ones
     partial = [r for r in runs if r["steps"] < length]
     runs = [r for r in runs if r["steps"] == length]
     if partial:
         print(f"Left out {len(partial)} run(s) that stopped before step {length}: "
-              + ", ".join(f"{r['job'].name} (step {r['steps']})" for r in partial))
+              + ", ".join(f"{r['job'].parent.name}/{r['job'].name} (step {r['steps']})" for r in partial))
     settings = sorted({(r["data"], r["n_critic"], r["ratio"]) for r in runs}, key=lambda t: (t[0] != "ring", t[1], t[2]))
 
     def group(d, k, ratio):
@@ -124,4 +126,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_report(main)

@@ -15,18 +15,18 @@ import sys
 from pathlib import Path
 
 import torch
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from report_utils import no_runs, overrides_of, run_report, sweep_jobs  # noqa: E402
 
 
 def sweep_runs(root: Path, seed: int) -> dict[tuple[str, str], Path]:
     """(generator depth, divergence) -> last.ckpt of that seed's job."""
     runs = {}
-    for ov in sorted(root.rglob(".hydra/overrides.yaml")):
-        o = dict(x.split("=", 1) for x in yaml.safe_load(ov.read_text()) or [])
-        ckpt = ov.parent.parent / "checkpoints" / "last.ckpt"
-        if int(o.get("seed", 0)) == seed and ckpt.is_file():
+    for job in sweep_jobs([root]):
+        o = overrides_of(job)
+        ckpt = job / "checkpoints" / "last.ckpt"
+        if "+objective" in o and int(o.get("seed", 0)) == seed and ckpt.is_file():
             runs[(o.get("net.generator.depth", "3"), o["+objective"].removeprefix("fgan_"))] = ckpt
     return runs
 
@@ -42,13 +42,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("sweeps/results"))
     args = ap.parse_args()
+    runs = sweep_runs(args.multirun, args.seed)
+    if not runs:
+        no_runs(f"no finished c5_kl_directions runs of seed {args.seed} under {args.multirun}")
 
     target = Toy2DDistribution("bimodal")
     real, _ = target.sample(2000, torch.Generator().manual_seed(0))
     z = torch.randn(2000, 2, generator=torch.Generator().manual_seed(1))
     rows = [("exact KL, Gaussian model", {d: fit_gaussian_kl(target, d, seed=args.seed)(z).detach()
                                           for d in ("forward", "reverse")})]
-    runs = sweep_runs(args.multirun, args.seed)
     for depth, label in (("0", "f-GAN, Gaussian generator"), ("3", "f-GAN, MLP generator")):
         panel = {}
         for div, name in (("kl", "forward"), ("reverse_kl", "reverse")):
@@ -84,4 +86,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_report(main)

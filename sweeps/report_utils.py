@@ -1,11 +1,55 @@
-"""What the sweeps' report scripts share: a run's final CSV metrics, an image grid in a figure panel."""
+"""What the sweeps' report scripts share: finding a sweep's jobs, a run's final CSV metrics, an image grid
+in a figure panel."""
 
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 
 import torch
+
+
+def run_report(main) -> None:
+    """Run a report's ``main`` as the entry points run theirs: a bad input (a folder that is not a sweep's,
+    a checkpoint that is not genzoo's) is one line and exit 2, a bug keeps its traceback."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from genzoo.errors import exit_on_user_error
+
+    try:
+        main()
+    except Exception as exc:
+        exit_on_user_error(exc)
+
+
+def no_runs(message: str) -> None:
+    """A report given folders with nothing to report on: a bad input, not a bug."""
+    from genzoo.errors import GenzooError
+
+    raise GenzooError(message)
+
+
+def sweep_jobs(roots: list[Path]) -> list[Path]:
+    """The run folders under each of ``roots``: a multirun folder's numbered jobs in order, or the root itself
+    when it is one run (it has ``.hydra/``). A root that is not a folder is a bad input."""
+    jobs = []
+    for root in roots:
+        if not root.is_dir():
+            no_runs(f"{root} is not a folder; pass the sweep's outputs/<task>/multiruns/<time> (or one of its jobs)")
+        if (root / ".hydra").is_dir():
+            jobs.append(root)
+            continue
+        jobs += sorted((q for q in root.iterdir() if (q / ".hydra").is_dir()),
+                       key=lambda q: (0, int(q.name), "") if q.name.isdigit() else (1, 0, q.name))
+    return jobs
+
+
+def overrides_of(run: Path) -> dict[str, str]:
+    """The command-line overrides of a run (its ``.hydra/overrides.yaml``) as key -> value."""
+    import yaml
+
+    items = yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text()) or []
+    return dict(o.split("=", 1) for o in items if "=" in o)
 
 
 def final_csv_metrics(run: Path) -> dict[str, float]:

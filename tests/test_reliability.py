@@ -386,7 +386,7 @@ def test_catalogue_of_bad_inputs_gives_one_clear_line_each(tmp_path, a_checkpoin
     pics.mkdir()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(pics / "one.png")
     good = str(a_checkpoint)
-    T, E, S = "train.py", "eval.py", "sample.py"
+    T, E, S, R = "train.py", "eval.py", "sample.py", "../sweeps/"
     cases = [  # (script, args, what the message must name)
         (T, ["data.batch_size=0"], "data.batch_size"),
         (T, ["data.batch_size=-3"], "data.batch_size"),
@@ -436,19 +436,27 @@ def test_catalogue_of_bad_inputs_gives_one_clear_line_each(tmp_path, a_checkpoin
         (S, [f"ckpt_path={good}", "label=3"], "label=3"),
         (S, [f"ckpt_path={good}", "num_samples=0"], "num_samples"),
         (S, [f"ckpt_path={files['zip'][0]}"], "evil_zip.ckpt"),
+        # the sweeps' report scripts: a folder that is not there, one with no runs, a checkpoint that is not there
+        (R + "c6_report.py", [f"{tmp_path}/no_sweep"], "no_sweep"),
+        (R + "c16_report.py", [str(pics)], str(pics)),
+        (R + "c17_report.py", [str(pics), f"{tmp_path}/no_sweep"], "no_sweep"),
+        (R + "c19_report.py", [f"{tmp_path}/no_sweep"], "no_sweep"),
+        (R + "c26_report.py", [str(pics)], str(pics)),
+        (R + "plot_c5.py", [str(pics)], str(pics)),
+        (R + "c22_completions.py", [f"{tmp_path}/missing.ckpt"], "missing.ckpt"),
     ]
     before = snapshot(tmp_path)
 
     def run(case):
         script, args, named = case
-        extra = {T: [*QUICK, "trainer.max_steps=2"], E: ["wandb_mode=disabled"], S: []}[script]
+        extra = {T: [*QUICK, "trainer.max_steps=2"], E: ["wandb_mode=disabled"]}.get(script, [])
         return case, cli(script, *extra, *args, cwd=tmp_path, timeout=600)
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         results = list(pool.map(run, cases))
     assert len(results) >= 25
     failures = [(script, args, named, r.returncode, r.stderr[-1200:]) for (script, args, named), r in results
-                if r.returncode == 0 or "Traceback" in r.stderr or named not in r.stderr]
+                if r.returncode != 2 or "Traceback" in r.stderr or named not in r.stderr]
     assert not failures, "\n\n".join(map(str, failures))
     assert not (tmp_path / "PWNED").exists()
     after = snapshot(tmp_path)
