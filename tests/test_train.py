@@ -14,6 +14,7 @@ from genzoo.training import build_datamodule, build_model, train
 @pytest.mark.parametrize("overrides", [
     ["data=digits", "loss=minimax"],
     ["data=digits", "loss=nonsaturating", "model.n_critic=3"],
+    ["data=digits", "loss=lsgan"],
     ["data=mnist5k", "data.size=32"],
     ["data=digits", "net=mlp"],
     ["data=toy2d", "data.name=grid"],

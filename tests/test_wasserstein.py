@@ -202,7 +202,7 @@ def test_wgan_gp_penalty_variants_train(compose_cfg, penalty):
 def test_model_loss_mismatch_names_the_fitting_losses(compose_cfg):
     from genzoo.training import build_datamodule, build_model
 
-    for model, loss, fitting in (("gan", "wasserstein", "minimax, nonsaturating"), ("wgan", "minimax", "wasserstein")):
+    for model, loss, fitting in (("gan", "wasserstein", "minimax, nonsaturating, lsgan"), ("wgan", "minimax", "wasserstein")):
         cfg = compose_cfg(*fast(f"model={model}", f"loss={loss}"))
         with pytest.raises(Exception, match=f"Losses that fit model={model}: {fitting}"):
             build_model(cfg, build_datamodule(cfg))
