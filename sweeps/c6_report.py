@@ -19,14 +19,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from report_utils import (  # noqa: E402
-    final_csv_metrics,
-    no_runs,
-    overrides_of,
-    run_report,
-    save_figure_and_say,
-    sweep_jobs,
-)
+from report_utils import full_length_runs, run_report, save_figure_and_say  # noqa: E402
 
 MODES = {"ring": 8, "grid": 25}
 
@@ -45,26 +38,16 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = []
-    for job in sweep_jobs(args.roots):
-        if not (job / "csv" / "metrics.csv").is_file():
-            continue
-        s, final = overrides_of(job), final_csv_metrics(job)
+    g_lr = 2e-4
+
+    def describe(s: dict[str, str], final: dict[str, float]) -> dict | None:
         if math.isnan(metric(final, "modes_covered")):  # still running, or failed
-            continue
-        g_lr = 2e-4
-        runs.append({"data": s.get("data.name", "ring"), "n_critic": int(s.get("model.n_critic", 1)),
-                     "ratio": float(s.get("model.optimizer_d.lr", g_lr)) / g_lr, "seed": int(s.get("seed", 0)),
-                     "modes": metric(final, "modes_covered"), "hq": metric(final, "high_quality"),
-                     "kl": metric(final, "mode_kl"), "steps": int(final.get("model_step", 0)), "job": job})
-    if not runs:
-        no_runs(f"no finished c6_balance runs under {', '.join(map(str, args.roots))}")
-    length = max(r["steps"] for r in runs)  # a run still going (or stopped early) is not compared with finished ones
-    partial = [r for r in runs if r["steps"] < length]
-    runs = [r for r in runs if r["steps"] == length]
-    if partial:
-        print(f"Left out {len(partial)} run(s) that stopped before step {length}: "
-              + ", ".join(f"{r['job'].parent.name}/{r['job'].name} (step {r['steps']})" for r in partial))
+            return None
+        return {"data": s.get("data.name", "ring"), "n_critic": int(s.get("model.n_critic", 1)),
+                "ratio": float(s.get("model.optimizer_d.lr", g_lr)) / g_lr, "seed": int(s.get("seed", 0)),
+                "modes": metric(final, "modes_covered"), "hq": metric(final, "high_quality"), "kl": metric(final, "mode_kl")}
+
+    runs = full_length_runs(args.roots, "c6_balance", describe)
     settings = sorted({(r["data"], r["n_critic"], r["ratio"]) for r in runs}, key=lambda t: (t[0] != "ring", t[1], t[2]))
 
     def group(d, k, ratio):

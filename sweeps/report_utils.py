@@ -52,6 +52,28 @@ def overrides_of(run: Path) -> dict[str, str]:
     return dict(o.split("=", 1) for o in items if "=" in o)
 
 
+def full_length_runs(roots: list[Path], sweep: str, describe) -> list[dict]:
+    """One record per job under ``roots`` that logged its final metrics to CSV: ``describe(overrides,
+    final metrics)`` gives the record, or None while the job is running (or failed). Only the runs that
+    reached the sweep's length (the longest) are kept: the others are listed as left out, never compared."""
+    runs = []
+    for job in sweep_jobs(roots):
+        if not (job / "csv" / "metrics.csv").is_file():
+            continue
+        final = final_csv_metrics(job)
+        record = describe(overrides_of(job), final)
+        if record is not None:
+            runs.append({**record, "steps": int(final.get("model_step", 0)), "job": job})
+    if not runs:
+        no_runs(f"no finished {sweep} runs under {', '.join(map(str, roots))}")
+    length = max(r["steps"] for r in runs)
+    partial = [r for r in runs if r["steps"] < length]
+    if partial:
+        print(f"Left out {len(partial)} run(s) that stopped before step {length}: "
+              + ", ".join(f"{r['job'].parent.name}/{r['job'].name} (step {r['steps']})" for r in partial))
+    return [r for r in runs if r["steps"] == length]
+
+
 def final_csv_metrics(run: Path) -> dict[str, float]:
     """The last logged value of every metric of a run (its ``csv/metrics.csv``)."""
     out: dict[str, float] = {}
