@@ -83,11 +83,11 @@ def main() -> None:
                              squeeze=False)
     for row, d in enumerate(datasets):
         ax = axes[row, 0]
-        for k, marker in ((1, "o"), (5, "s")):
+        for k, marker, colour in ((1, "o", "C0"), (5, "s", "C3")):  # one colour per D steps, as the legend says
             for ratio in sorted({s[2] for s in settings if s[0] == d and s[1] == k}):
                 ys = [r["modes"] for r in group(d, k, ratio)]
                 ax.scatter([ratio] * len(ys), ys, marker=marker, label=f"{k} D step{'s' if k > 1 else ''}" if ratio ==
-                           min(s[2] for s in settings if s[0] == d and s[1] == k) else None, alpha=0.7)
+                           min(s[2] for s in settings if s[0] == d and s[1] == k) else None, alpha=0.7, color=colour)
         ax.set_xscale("log")
         ax.set_xlabel("D lr / G lr")
         ax.set_ylabel(f"modes covered (of {MODES.get(d, '?')})")
