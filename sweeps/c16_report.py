@@ -16,7 +16,6 @@ every threshold, as the paper counts architectures over an Inception-score thres
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 import sys
@@ -27,7 +26,13 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-from report_utils import full_length_runs, run_report, save_figure_and_say  # noqa: E402
+from report_utils import (  # noqa: E402
+    full_length_runs,
+    pyplot,
+    report_parser,
+    run_report,
+    save_figure_and_say,
+)
 
 SETTINGS = {  # net= option -> the WGAN-GP paper's name of the setting (Figure 2)
     "dcgan": "DCGAN (baseline)",
@@ -71,14 +76,8 @@ def class_anchors(n: int = 2000, seed: int = 0) -> dict[int, float]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("roots", type=Path, nargs="+")
-    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
-    args = p.parse_args()
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    args = report_parser().parse_args()
+    plt = pyplot()
 
     def describe(s: dict[str, str], final: dict[str, float]) -> dict | None:
         if math.isnan(final.get(FID, math.nan)):  # still running, or failed

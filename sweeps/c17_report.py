@@ -11,7 +11,6 @@ held-out ones (finite samples score above 0 even when the distributions are the 
 
 from __future__ import annotations
 
-import argparse
 import csv
 import sys
 from pathlib import Path
@@ -19,7 +18,14 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from report_utils import no_runs, run_report, save_figure_and_say, sweep_jobs  # noqa: E402
+from report_utils import (  # noqa: E402
+    no_runs,
+    pyplot,
+    report_parser,
+    run_report,
+    save_figure_and_say,
+    sweep_jobs,
+)
 
 ORDERS = (1, 2, 3, 4)
 
@@ -49,15 +55,10 @@ def label_of(run: Path) -> str:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("roots", type=Path, nargs="+", help="multirun folders (or run folders) of data=text runs")
-    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    p = report_parser()
     p.add_argument("--samples", type=int, default=6, help="samples per run shown in the table")
     args = p.parse_args()
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     from genzoo.callbacks import read_text_samples
     from genzoo.data import Text

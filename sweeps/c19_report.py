@@ -10,7 +10,6 @@ seed 0's translations of the same held-out digits under each objective, both dir
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from pathlib import Path
@@ -22,6 +21,8 @@ from report_utils import (  # noqa: E402
     final_csv_metrics,
     no_runs,
     overrides_of,
+    pyplot,
+    report_parser,
     run_report,
     save_figure_and_say,
     show_grid,
@@ -38,9 +39,7 @@ def pick(metrics: dict[str, float], prefix: str, direction: str) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("root", type=Path)
-    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    p = report_parser(several=False)
     args = p.parse_args()
 
     from genzoo.evaluation import load_run
@@ -86,10 +85,7 @@ def main() -> None:
     (args.out / "c19_ablation.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     fig = plt.figure(figsize=(14, 7), dpi=100)
     for i, metric in enumerate(("label_preservation", "FID")):
         ax = fig.add_subplot(2, 2, 1 + 2 * i)

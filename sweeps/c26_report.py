@@ -11,7 +11,6 @@ the real images'). Writes ``c26_comparison.md`` (per run, and mean per model) an
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -20,6 +19,8 @@ from report_utils import (  # noqa: E402
     final_csv_metrics,
     no_runs,
     overrides_of,
+    pyplot,
+    report_parser,
     run_report,
     save_figure_and_say,
     show_grid,
@@ -28,9 +29,7 @@ from report_utils import (  # noqa: E402
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("root", type=Path)
-    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    p = report_parser(several=False)
     p.add_argument("--n", type=int, default=1000)
     args = p.parse_args()
 
@@ -68,10 +67,7 @@ def main() -> None:
     (args.out / "c26_comparison.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     panels = [("real (held out)", real[:64])] + sorted(pictures.items())
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4.3), dpi=100)
     for ax, (title, imgs) in zip(axes, panels):

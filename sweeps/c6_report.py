@@ -12,14 +12,19 @@ high-quality samples per setting (a dot per seed), and seed 0's final samples of
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from report_utils import full_length_runs, run_report, save_figure_and_say  # noqa: E402
+from report_utils import (  # noqa: E402
+    full_length_runs,
+    pyplot,
+    report_parser,
+    run_report,
+    save_figure_and_say,
+)
 
 MODES = {"ring": 8, "grid": 25}
 
@@ -29,14 +34,8 @@ def metric(final: dict[str, float], name: str) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("roots", type=Path, nargs="+")
-    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
-    args = p.parse_args()
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    args = report_parser().parse_args()
+    plt = pyplot()
 
     g_lr = 2e-4
 

@@ -3,11 +3,35 @@ in a figure panel."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import sys
 from pathlib import Path
 
 import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def report_parser(several: bool = True) -> argparse.ArgumentParser:
+    """A report's command line: the sweep's folder(s) (``roots``; ``root`` when it reads one) and ``--out``."""
+    p = argparse.ArgumentParser()
+    if several:
+        p.add_argument("roots", type=Path, nargs="+", help="multirun folders (or run folders) of the sweep")
+    else:
+        p.add_argument("root", type=Path, help="the sweep's multirun folder")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    return p
+
+
+def pyplot():
+    """matplotlib's pyplot drawing to files (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def run_report(main) -> None:
