@@ -3,15 +3,17 @@ paper counts it, the critic's per-sample independence the gradient penalty needs
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn as nn
 
 from conftest import FAST
 from genzoo.errors import ConfigError
-from genzoo.nets.common import weight_layers
+from genzoo.nets.common import Gated, gate, weight_layers
 
-SETTINGS = ["dcgan_nonorm_g", "mlp_g", "dcgan_tanh", "resnet_deep"]
+SETTINGS = ["dcgan_nonorm_g", "mlp_g", "dcgan_tanh", "dcgan_gated", "resnet_deep"]
 
 
 def nets(compose_cfg, *overrides: str):
@@ -44,6 +46,15 @@ def test_hard_settings_build_on_digits_with_the_options_they_name(compose_cfg, n
     elif net == "dcgan_tanh":
         for part in (g, d):
             assert not modules(part, (nn.ReLU, nn.LeakyReLU)) and len(modules(part, nn.Tanh)) >= 2
+    elif net == "dcgan_gated":  # every hidden layer emits twice the features the next layer reads
+        assert not modules(d, (nn.ReLU, nn.LeakyReLU, nn.Tanh)) and not modules(g, (nn.ReLU, nn.LeakyReLU))
+        for part in (g, d):
+            convs = modules(part, (nn.Conv2d, nn.ConvTranspose2d))
+            assert len(modules(part, Gated)) == len(convs) - (part is g) >= 2
+            for a, b in zip(convs[:-1], convs[1:]):
+                assert a.out_channels == 2 * b.in_channels
+        assert modules(d, nn.Conv2d)[-1].out_channels == 2 * d.head.in_features // 16  # 4 x 4 map, halved
+        assert len(modules(g, nn.Tanh)) == 1 and modules(g, nn.ConvTranspose2d)[-1].out_channels == 1
     else:  # 16 px: G has the linear seed map, 2 x depth blocks of two convs, the output conv
         depth_g, depth_d = cfg.net.generator.depth, cfg.net.discriminator.depth
         assert weight_layers(g) == 2 + 4 * depth_g and weight_layers(d) == 5 + 2 * depth_d
@@ -64,6 +75,18 @@ def test_the_penalised_critic_scores_each_sample_on_its_own(compose_cfg, net):
         d = nets(compose_cfg, f"net={net}", f"model={model}")[2].train()
         changed = not torch.allclose(d(x)[0], d(other)[0], atol=1e-6)
         assert changed == mixes, (model, net)
+
+
+def test_the_gated_unit_is_tanh_of_one_half_times_sigmoid_of_the_other():
+    # tanh(atanh(1/2)) = 1/2 and sigmoid(ln 3) = 3/4, so the unit gives 3/8; a gate of sigmoid(0) = 1/2 halves
+    t = torch.tensor([[math.atanh(0.5), -1.0, math.log(3.0), 0.0]], dtype=torch.float64)
+    assert torch.allclose(gate(t), torch.tensor([[0.375, -math.tanh(1.0) / 2]], dtype=torch.float64))
+    images = torch.randn(3, 8, 5, 5)  # conv features: the halves are along the channels
+    assert torch.equal(Gated()(images), torch.tanh(images[:, :4]) * torch.sigmoid(images[:, 4:]))
+    from genzoo.nets import MLPDiscriminator
+
+    d = MLPDiscriminator((2,), hidden=6, depth=2, act="gated")  # the MLP nets take the gated unit too
+    assert [m.out_features for m in modules(d, nn.Linear)] == [12, 12, 1] and d(torch.randn(4, 2)).shape == (4,)
 
 
 def test_depth_one_resnets_keep_their_layers_and_deeper_blocks_keep_the_resolution():
@@ -99,7 +122,7 @@ def test_the_gpu_recipe_has_the_papers_101_layer_critic(compose_cfg):
     assert x.shape == (2, 1, 32, 32) and d(x).shape == (2,)
 
 
-@pytest.mark.parametrize("net", ["dcgan_tanh", "resnet_deep"])
+@pytest.mark.parametrize("net", ["dcgan_tanh", "dcgan_gated", "resnet_deep"])
 def test_wgan_gp_trains_the_hard_settings(compose_cfg, net):
     from genzoo.training import train
 
@@ -113,5 +136,5 @@ def test_net_files_that_extend_another_are_offered_in_the_net_mismatch_message()
     from genzoo.training import net_options
 
     gan_nets = net_options(("generator", "discriminator"))
-    assert {"dcgan", "dcgan_gp", "dcgan_nonorm_g", "dcgan_tanh", "mlp_g", "resnet_deep"} <= set(gan_nets)
+    assert {"dcgan", "dcgan_gp", "dcgan_nonorm_g", "dcgan_tanh", "dcgan_gated", "mlp_g", "resnet_deep"} <= set(gan_nets)
     assert "vae_mlp" not in gan_nets and "pixelcnn" not in gan_nets

@@ -2,23 +2,46 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
 
 from genzoo.errors import ConfigError
 
 NORMS = ("batch", "layer", "none")
-ACTIVATIONS = ("relu", "leaky_relu", "tanh")
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "gated")
 OUTPUTS = ("tanh", "linear")
 
 
+def gate(t: torch.Tensor) -> torch.Tensor:
+    """The gated multiplicative unit of PixelCNN (van den Oord et al. 2016): tanh(a) * sigmoid(b), where a
+    and b are the two halves of the features (dim 1), so 2c inputs give c outputs."""
+    a, b = t.chunk(2, dim=1)
+    return torch.tanh(a) * torch.sigmoid(b)
+
+
+class Gated(nn.Module):
+    """``gate`` as a layer: the layer before it must emit ``act_width("gated")`` = 2 features per output."""
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        return gate(t)
+
+
+def act_width(kind: str) -> int:
+    """How many features the layer before an activation emits per feature after it: 2 for ``gated``."""
+    return 2 if kind == "gated" else 1
+
+
 def activation(kind: str) -> nn.Module:
-    """``relu``, ``leaky_relu`` (slope 0.2, the GAN critics') or ``tanh`` (the IWAE paper's nets)."""
+    """``relu``, ``leaky_relu`` (slope 0.2, the GAN critics'), ``tanh`` (the IWAE paper's nets) or ``gated``
+    (tanh(a) * sigmoid(b) of the two halves of the features: WGAN-GP's gated multiplicative nets)."""
     if kind == "relu":
         return nn.ReLU()
     if kind == "leaky_relu":
         return nn.LeakyReLU(0.2)
     if kind == "tanh":
         return nn.Tanh()
+    if kind == "gated":
+        return Gated()
     raise ConfigError(f"Unknown activation {kind!r}; choose one of {', '.join(ACTIVATIONS)}.")
 
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from genzoo.errors import ConfigError
-from genzoo.nets.common import activation, norm2d, output_layer
+from genzoo.nets.common import act_width, activation, norm2d, output_layer
 
 
 def dcgan_geometry(size: int) -> tuple[int, int]:
@@ -46,7 +46,8 @@ def _check_image_shape(shape: Sequence[int]) -> tuple[int, int]:
 
 class DCGANGenerator(nn.Module):
     """Transposed convs from a base x base seed, ``norm`` and ``act`` (ReLU, the paper's) after each but
-    the last. ``norm=none`` and ``act=tanh`` are two of WGAN-GP's hard settings (seed claim C16)."""
+    the last. ``norm=none``, ``act=tanh`` and ``act=gated`` (each layer emits twice the features, then
+    tanh(a) * sigmoid(b) of its halves) are three of WGAN-GP's hard settings (seed claim C16)."""
 
     def __init__(self, shape: Sequence[int], z_dim: int = 64, width: int = 64, norm: str = "batch",
                  output: str = "tanh", act: str = "relu") -> None:
@@ -56,13 +57,14 @@ class DCGANGenerator(nn.Module):
         self.shape = tuple(shape)
         self.z_dim = z_dim
         widths = [width * 2 ** (n_up - 1 - i) for i in range(n_up)]  # e.g. 4w, 2w, w
+        k = act_width(act)  # a gated unit takes 2 features for each it outputs
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(z_dim, widths[0], base, 1, 0, bias=norm == "none"),
-            norm2d(norm, widths[0]),
+            nn.ConvTranspose2d(z_dim, k * widths[0], base, 1, 0, bias=norm == "none"),
+            norm2d(norm, k * widths[0]),
             activation(act),
         ]
         for a, b in zip(widths[:-1], widths[1:]):
-            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=norm == "none"), norm2d(norm, b), activation(act)]
+            layers += [nn.ConvTranspose2d(a, k * b, 4, 2, 1, bias=norm == "none"), norm2d(norm, k * b), activation(act)]
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), output_layer(output)]
         self.net = nn.Sequential(*layers)
 
@@ -82,9 +84,10 @@ class DCGANDiscriminator(nn.Module):
         channels, size = _check_image_shape(shape)
         base, n_down = dcgan_geometry(size)
         widths = [width * 2**i for i in range(n_down)]  # w, 2w, 4w
-        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), activation(act)]
+        k = act_width(act)
+        layers: list[nn.Module] = [nn.Conv2d(channels, k * widths[0], 4, 2, 1), activation(act)]
         for a, b in zip(widths[:-1], widths[1:]):
-            layers += [nn.Conv2d(a, b, 4, 2, 1, bias=norm == "none"), norm2d(norm, b), activation(act)]
+            layers += [nn.Conv2d(a, k * b, 4, 2, 1, bias=norm == "none"), norm2d(norm, k * b), activation(act)]
         self.body = nn.Sequential(*layers, nn.Flatten())
         self.feature_dim = widths[-1] * base * base
         # The DCGAN paper's last layer, a base x base convolution to one channel, is this linear map

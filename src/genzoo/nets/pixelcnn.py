@@ -32,6 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from genzoo.errors import ConfigError
+from genzoo.nets.common import gate
 
 KINDS = ("plain", "gated")
 
@@ -158,11 +159,6 @@ class _GatedLayer(nn.Module):
         self.v_to_h = nn.Conv2d(2 * h, 2 * h, 1)
         self.h_out = conv1x1(h, h, groups)
 
-    @staticmethod
-    def _gate(t: torch.Tensor) -> torch.Tensor:
-        a, b = t.chunk(2, dim=1)
-        return torch.tanh(a) * torch.sigmoid(b)
-
     def forward(self, v_in: torch.Tensor, h_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         k = self.k
         v = self.v(F.pad(v_in, (k, k, k, 0)))  # row i: input rows i-k .. i
@@ -170,8 +166,8 @@ class _GatedLayer(nn.Module):
         # first layer: exclude the current pixel (ordered channels: its channel mask does that)
         h_src = F.pad(h_in, (1, 0))[:, :, :, :-1] if self.first and self.groups == 1 else h_in
         h = self.h(F.pad(h_src, (k, 0))) + self.v_to_h(v_down)
-        out = self.h_out(self._gate(h))
-        return self._gate(v), (out if self.first else h_in + out)
+        out = self.h_out(gate(h))
+        return gate(v), (out if self.first else h_in + out)
 
 
 class GatedPixelCNN(nn.Module):
@@ -228,7 +224,7 @@ class GatedCache:
         for layer, v, above in zip(self.net.layers, self.v, self.v_above):
             pre = layer.v(below)[:, :, 0]  # (N, 2h, W)
             above.copy_(pre)
-            v[:, :, r + k, k:k + self.cols] = layer._gate(pre)
+            v[:, :, r + k, k:k + self.cols] = gate(pre)
             below = v[:, :, r:r + k + 1]
 
     def at(self, i: int, j: int) -> torch.Tensor:
@@ -245,7 +241,7 @@ class GatedCache:
                 pre = pre + layer.v_to_h(above[:, :, j, None, None])[:, :, 0, 0]
             else:
                 pre = pre + layer.v_to_h.bias  # row 0: the vertical features above are the padding's zeros
-            out = layer.h_out(layer._gate(pre)[:, :, None, None])[:, :, 0, 0]
+            out = layer.h_out(gate(pre)[:, :, None, None])[:, :, 0, 0]
             h = out if n_layer == 0 else h + out
             hs[:, :, k + j] = h
             src = hs[:, :, j:j + k + 1]
