@@ -39,6 +39,7 @@ SETTINGS = {  # net= option -> the WGAN-GP paper's name of the setting (Figure 2
     "dcgan_nonorm_g": "no normalisation in G",
     "mlp_g": "4-layer 512-wide ReLU MLP G",
     "dcgan_tanh": "tanh nonlinearities everywhere",
+    "dcgan_gated": "gated multiplicative nonlinearities everywhere",
     "resnet_deep": "deep ResNet (G 18, D 21 layers)",
 }
 METHODS = {"gan": "GAN (non-saturating)", "lsgan": "LSGAN", "wgan": "WGAN (clipping)", "wgan_gp": "WGAN-GP"}
