@@ -13,8 +13,8 @@ from genzoo.nets.common import act_width, activation, norm1d, output_layer
 
 def _mlp(sizes: Sequence[int], act: str, norm: str) -> list[nn.Module]:
     layers: list[nn.Module] = []
+    k = act_width(act)  # a gated unit takes 2 features for each it outputs
     for a, b in zip(sizes[:-1], sizes[1:]):
-        k = act_width(act)  # a gated unit takes 2 features for each it outputs
         layers += [nn.Linear(a, k * b), norm1d(norm, k * b), activation(act)]
     return layers
 
