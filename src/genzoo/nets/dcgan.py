@@ -1,7 +1,8 @@
 """DCGAN-style conv nets (Radford et al. 2016) that adapt to the data's size and channels.
 
 A square image of side ``s = b * 2**n`` (3 <= b <= 8, n >= 1) is generated from a b x b seed
-by n stride-2 transposed convolutions; the discriminator mirrors it. 16, 28, 32 and 64 px (and
+by n 2x up-sampling layers (``upsample``: stride-2 transposed convolutions, the paper's, or a resize
+then a 3x3 convolution); the discriminator mirrors it with stride-2 convolutions. 16, 28, 32 and 64 px (and
 8, 12, 20, 24, 40, 48, 56, 96, 128 ...) all work; other sizes get an error naming the ones that do.
 """
 
@@ -44,18 +45,42 @@ def _check_image_shape(shape: Sequence[int]) -> tuple[int, int]:
     return shape[0], shape[1]
 
 
+UPSAMPLES = ("transpose", "nearest", "bilinear")
+
+
+def upsample_layer(kind: str, c_in: int, c_out: int, bias: bool) -> nn.Module:
+    """One 2x up-sampling layer from c_in to c_out channels.
+
+    ``transpose``: a 4x4 stride-2 transposed convolution (DCGAN's). Each output pixel's parity class
+    (row and column even or odd) has its own 2x2 sub-kernel, so a flat input can come out as a pattern
+    of period 2: the checkerboard of Odena et al. 2016 ("Deconvolution and Checkerboard Artifacts").
+    ``nearest`` / ``bilinear``: resize by 2, then a 3x3 convolution (their fix): the same kernel at every
+    output pixel, so a flat input stays flat (away from the border) and no lattice is built in.
+    """
+    if kind == "transpose":
+        return nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)
+    if kind in ("nearest", "bilinear"):
+        align = False if kind == "bilinear" else None
+        return nn.Sequential(nn.Upsample(scale_factor=2, mode=kind, align_corners=align),
+                             nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias))
+    raise ConfigError(f"Unknown net.generator.upsample={kind!r}; choose one of {', '.join(UPSAMPLES)} "
+                      f"(transpose: DCGAN's strided transposed convolutions; nearest/bilinear: resize, then a 3x3 conv).")
+
+
 class DCGANGenerator(nn.Module):
-    """Transposed convs from a base x base seed, ``norm`` and ``act`` (ReLU, the paper's) after each but
-    the last. ``norm=none``, ``act=tanh`` and ``act=gated`` (each layer emits twice the features, then
-    tanh(a) * sigmoid(b) of its halves) are three of WGAN-GP's hard settings (seed claim C16)."""
+    """A linear map of z to a base x base seed, then ``n`` 2x up-sampling layers (``upsample``: see
+    ``upsample_layer``), ``norm`` and ``act`` (ReLU, the paper's) after each but the last. ``norm=none``,
+    ``act=tanh`` and ``act=gated`` (each layer emits twice the features, then tanh(a) * sigmoid(b) of its
+    halves) are three of WGAN-GP's hard settings (seed claim C16)."""
 
     def __init__(self, shape: Sequence[int], z_dim: int = 64, width: int = 64, norm: str = "batch",
-                 output: str = "tanh", act: str = "relu") -> None:
+                 output: str = "tanh", act: str = "relu", upsample: str = "transpose") -> None:
         super().__init__()
         channels, size = _check_image_shape(shape)
         base, n_up = dcgan_geometry(size)
         self.shape = tuple(shape)
         self.z_dim = z_dim
+        self.upsample = upsample
         widths = [width * 2 ** (n_up - 1 - i) for i in range(n_up)]  # e.g. 4w, 2w, w
         k = act_width(act)  # a gated unit takes 2 features for each it outputs
         layers: list[nn.Module] = [
@@ -64,8 +89,8 @@ class DCGANGenerator(nn.Module):
             activation(act),
         ]
         for a, b in zip(widths[:-1], widths[1:]):
-            layers += [nn.ConvTranspose2d(a, k * b, 4, 2, 1, bias=norm == "none"), norm2d(norm, k * b), activation(act)]
-        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), output_layer(output)]
+            layers += [upsample_layer(upsample, a, k * b, bias=norm == "none"), norm2d(norm, k * b), activation(act)]
+        layers += [upsample_layer(upsample, widths[-1], channels, bias=True), output_layer(output)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
