@@ -89,6 +89,34 @@ def test_image_pool_returns_fresh_or_stored_fakes_and_keeps_every_image():
         ImagePool(-1)
 
 
+def test_the_batched_pool_is_the_reference_loop_image_by_image():
+    """The pool decides a batch at once, with tensor operations (no host read per image); with the same
+    draws it returns and keeps exactly what the reference's loop over the batch does, also when the pool
+    fills in the middle of a batch and when images of one batch draw the same slot."""
+    torch.manual_seed(1)
+    collided = filled_mid_batch = False
+    for size, batches in ((3, [2, 4, 5, 1, 6, 6]), (5, [7, 3, 8, 8])):
+        pool, ref, count = ImagePool(size), torch.zeros(size, 1, 2, 2), 0
+        for n in batches:
+            x = torch.randn(n, 1, 2, 2)
+            rng = torch.get_rng_state()
+            out = pool.query(x)
+            torch.set_rng_state(rng)
+            swap, slot = torch.rand(n) > 0.5, torch.randint(size, (n,))  # the draws query made (same generator)
+            expected = x.clone()
+            filled_mid_batch |= 0 < size - count < n
+            collided |= len(set(slot[swap].tolist())) < int(swap.sum()) and count == size
+            for i in range(n):  # the reference's ImagePool.query
+                if count < size:
+                    ref[count] = x[i]
+                    count += 1
+                elif swap[i]:
+                    expected[i] = ref[slot[i]].clone()
+                    ref[slot[i]] = x[i]
+            assert torch.equal(out, expected) and torch.equal(pool.images, ref) and pool.count == count
+    assert collided and filled_mid_batch
+
+
 def test_learning_rate_is_constant_then_falls_linearly_to_zero():
     rates = [lr_factor(e, 100, 100) for e in range(202)]
     assert rates[:100] == [1.0] * 100
