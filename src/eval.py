@@ -3,7 +3,8 @@
 Rebuilds the run from the config stored in the checkpoint, samples from it through the family contract
 (with averaged weights where it keeps them), computes the run's sample metrics (or the ones chosen
 with ``metrics.*``) and the family's held-out metrics over the held-out split, writes ``<ckpt>.eval.json`` beside
-the checkpoint and logs the numbers to W&B (offline without a login).
+the checkpoint and logs the numbers to W&B (offline without a login). Held-out means come with their standard
+errors over the examples (``<name>/test/se``).
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ def evaluate(cfg: DictConfig) -> dict:
         if not mcfg.get("cache_dir"):
             mcfg.cache_dir = cfg.paths.cache_dir
         metrics.update(score(model, dm, mcfg, seed=cfg.seed))
-    metrics.update(held_out_average(model, dm, cfg.held_out.batch_size, cfg.held_out.max_examples))
+    # each held-out mean with its standard error over the examples (<name>/se); a VAE adds the effective sample
+    # size of its importance weights (ess_k<k>: k when q is the posterior, near 1 when one code dominates)
+    metrics.update(held_out_average(model, dm, cfg.held_out.batch_size, cfg.held_out.max_examples, standard_errors=True))
     protocol = {k: mcfg.get(k) for k in ("extractor", "num_samples", "split")} if mcfg is not None else {}
     if model.held_out_metric_names:
         protocol["held_out_examples"] = cfg.held_out.max_examples or "all"

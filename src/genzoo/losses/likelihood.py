@@ -16,6 +16,7 @@ returns one value per example. Images arrive in genzoo's range [-1, 1].
   ``logistic`` (the discretised logistic of PixelCNN++ (Salimans et al. 2017) with one component:
   the probability of the pixel's 8-bit value, for 256-level images; a real probability, so its
   bits per dimension compare with other discrete models).
+- ``effective_sample_size``: (sum w)^2 / sum w^2 of those weights, how many codes the bound rests on.
 - ``log_weights``: log w = log p(x|z) + log p(z) - log q(z|x) for samples z ~ q, whose mean is the
   ELBO and whose log-mean-exp over k samples is the importance-weighted bound of Burda et al. (2015),
   ``log p(x) >= L_k >= L_1 = ELBO``, tight as k grows.
@@ -98,6 +99,13 @@ def log_mean_exp(t: torch.Tensor, dim: int = 0) -> torch.Tensor:
     return torch.logsumexp(t, dim) - math.log(t.shape[dim])
 
 
+def effective_sample_size(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """Kish's effective sample size of importance weights given as logs, (sum w)^2 / sum w^2, along ``dim``:
+    k for k equal weights, close to 1 when one weight dominates. A small one says the bound rests on few
+    codes (q is far from the posterior) and its Monte-Carlo error is larger than k suggests."""
+    return torch.exp(2 * torch.logsumexp(log_w, dim) - torch.logsumexp(2 * log_w, dim))
+
+
 class RunningLogMeanExp:
     """log(1/k sum_i exp(a_i)) over chunks of samples, without holding all k at once."""
 
@@ -110,6 +118,10 @@ class RunningLogMeanExp:
         lse = torch.logsumexp(chunk, 0)
         self.lse = lse if self.lse is None else torch.logaddexp(self.lse, lse)
         self.count += chunk.shape[0]
+
+    def effective_sample_size(self, squares: RunningLogMeanExp) -> torch.Tensor:
+        """(sum w)^2 / sum w^2, ``squares`` having accumulated 2 log w over the same chunks."""
+        return torch.exp(2 * self.lse - squares.lse)
 
     def value(self) -> torch.Tensor:
         return self.lse - math.log(self.count)
