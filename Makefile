@@ -4,11 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install train test lint bench clean help
+.PHONY: install train test test-full lint bench clean help
 
 help:
 	@echo "make train   install (first time) and train the default experiment (GAN on digits)"
-	@echo "make test    install (first time) and run the test suite"
+	@echo "make test    install (first time) and run the fast tier (minutes): maths, contract, one run per entry point"
+	@echo "make test-full  every test, the claim runs included (what CI runs)"
 	@echo "make lint    ruff: lint and import order (configured in pyproject.toml)"
 	@echo "make bench   time genzoo's training step against a plain PyTorch loop"
 
@@ -23,8 +24,14 @@ install: $(STAMP)
 train: $(STAMP)
 	$(PY) src/train.py $(ARGS)
 
+# both tiers run on every core (pytest-xdist; WORKERS=0 runs in one process)
+WORKERS ?= auto
+
 test: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(WORKERS) -m "not slow and not full" $(PYTEST_ARGS)
+
+test-full: $(STAMP)
+	$(PY) -m pytest -q -n $(WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

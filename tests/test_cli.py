@@ -1,11 +1,12 @@
-"""The real entry point, as a user runs it: ``python src/train.py ...`` in a fresh folder."""
+"""The real entry point, as a user runs it: ``python src/train.py ...`` in a fresh folder (a real process where
+the process matters; the command line and its messages in this process otherwise)."""
 
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import run_cli, run_in_process
 
 QUICK = ["debug=quick", "callbacks.rich_progress_bar=null", "trainer.enable_progress_bar=false",
          "net.generator.width=8", "net.discriminator.width=8", "trainer.max_steps=4"]
@@ -15,7 +16,7 @@ def run_dirs(cwd: Path, kind: str = "runs") -> list[Path]:
     return sorted((cwd / "outputs" / "train" / kind).glob("*"))
 
 
-@pytest.mark.slow
+@pytest.mark.cli
 def test_cli_trains_and_prints_where_everything_went(tmp_path):
     r = run_cli(*QUICK, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -27,7 +28,8 @@ def test_cli_trains_and_prints_where_everything_went(tmp_path):
     assert (run / ".hydra" / "config.yaml").is_file()
 
 
-@pytest.mark.slow
+@pytest.mark.cli
+@pytest.mark.ddp
 def test_cli_ddp_two_cpu_processes(tmp_path):
     """Conditional, so that labels go through DDP too: each rank asks for its share of the classes and
     the metric gathers samples, features and labels from both."""
@@ -45,7 +47,8 @@ def test_cli_ddp_two_cpu_processes(tmp_path):
     assert any(row.split(",")[col] for row in rows)
 
 
-@pytest.mark.slow
+@pytest.mark.cli
+@pytest.mark.full
 def test_cli_multirun_gives_each_job_its_own_folder_and_wandb_run(tmp_path):
     r = run_cli("-m", *[q for q in QUICK if q != "debug=quick"], "trainer.max_steps=2",
                 "loss=minimax,nonsaturating", "seed=0,1", cwd=tmp_path, timeout=600)
@@ -61,22 +64,19 @@ def test_cli_multirun_gives_each_job_its_own_folder_and_wandb_run(tmp_path):
     assert len(run_ids) == 4
 
 
-@pytest.mark.slow
 def test_cli_unknown_group_option_lists_the_available_ones(tmp_path):
-    r = run_cli("model=gann", cwd=tmp_path)
+    r = run_in_process("train.py", "model=gann", cwd=tmp_path)
     assert r.returncode != 0
     assert "Could not find 'model/gann'" in r.stderr and "gan" in r.stderr.split("Available options")[-1]
 
 
-@pytest.mark.slow
 def test_cli_missing_dataset_is_one_clear_message(tmp_path):
-    r = run_cli(*QUICK, "data=mnist", cwd=tmp_path)
+    r = run_in_process("train.py", *QUICK, "data=mnist", cwd=tmp_path)
     assert r.returncode == 2
     assert "Error: MNIST was not found: looked in" in r.stderr and "data.download=true" in r.stderr
     assert "Traceback" not in r.stderr
 
 
-@pytest.mark.slow
 def test_cli_bad_size_is_one_clear_message(tmp_path):
-    r = run_cli(*QUICK, "data.size=30", cwd=tmp_path)
+    r = run_in_process("train.py", *QUICK, "data.size=30", cwd=tmp_path)
     assert r.returncode == 2 and "Sizes that work" in r.stderr and "Traceback" not in r.stderr

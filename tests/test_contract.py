@@ -15,33 +15,24 @@ import torch
 import torch.nn as nn
 from PIL import Image
 
-from conftest import fast
 from genzoo.data import Digits
 from genzoo.errors import ConfigError
 from genzoo.models.base import GenerativeModule
 from genzoo.sampling import conditions, draw_share, grid_inputs, interpolation_noise, random_grid
-from genzoo.training import train
 
 FAMILIES = ["gan", "wgan", "wgan_gp", "fgan", "cgan", "vae", "cvae", "pixelcnn", "pixelrnn", "cyclegan"]
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One tiny run per family (4 model steps, 100-sample metrics at the end)."""
-    from hydra.core.global_hydra import GlobalHydra
+def trained(tiny_run):
+    """family -> (config, metrics) of its tiny run (4 model steps, 100-sample metrics at the end),
+    trained on first use once per session."""
+    class Runs:
+        def __getitem__(self, family):
+            run = tiny_run(family)
+            return run.cfg, run.metrics
 
-    from genzoo.training import compose_config
-
-    runs = {}
-    for family in FAMILIES:
-        out = tmp_path_factory.mktemp(family)
-        # the adversarial families with a weight average (on by default for cgan only), to check the
-        # averaged-weights contract on both
-        ema = ["model.ema_decay=0.999"] if family == "gan" else []
-        cfg = compose_config(fast(f"model={family}", "trainer.max_steps=4", "metrics.num_samples=100", *ema), out)
-        runs[family] = (cfg, train(cfg))
-    GlobalHydra.instance().clear()
-    return runs
+    return Runs()
 
 
 def load(cfg):

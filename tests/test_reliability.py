@@ -17,7 +17,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from conftest import CACHE, ROOT, fast
+from conftest import ROOT, cli_env, fast, run_in_process, run_script
 from genzoo.errors import ConfigError
 from genzoo.training import train
 
@@ -25,13 +25,8 @@ QUICK = ["logger=csv", "callbacks.rich_progress_bar=null", "trainer.enable_progr
          "net.generator.width=8", "net.discriminator.width=8"]
 
 
-def env() -> dict[str, str]:
-    return {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1", "GENZOO_CACHE": str(CACHE)}
-
-
 def cli(script: str, *args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "src" / script), *args], cwd=cwd, env=env(),
-                          capture_output=True, text=True, timeout=timeout)
+    return run_script(script, *args, cwd=cwd, timeout=timeout)
 
 
 def ckpt_step(path: Path) -> int:
@@ -59,7 +54,7 @@ LONG_RUN = [*QUICK, "metrics=none", "trainer.max_steps=5000", "callbacks.sample_
 def signal_when(tmp_path: Path, sig: int, args: list[str], ready: str) -> tuple[subprocess.Popen, str]:
     """Start ``python src/train.py ARGS``, wait until a file matching ``ready`` (a glob under tmp_path)
     exists, send ``sig`` to its whole process group (as a scheduler or Ctrl-C does), wait for the end."""
-    proc = subprocess.Popen([sys.executable, str(ROOT / "src" / "train.py"), *args], cwd=tmp_path, env=env(),
+    proc = subprocess.Popen([sys.executable, str(ROOT / "src" / "train.py"), *args], cwd=tmp_path, env=cli_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     start = time.time()
     while not list(tmp_path.glob(ready)):
@@ -130,16 +125,10 @@ class Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
-@pytest.fixture(scope="module")
-def a_checkpoint(tmp_path_factory) -> Path:
-    from hydra.core.global_hydra import GlobalHydra
-
-    from genzoo.training import compose_config
-
-    out = tmp_path_factory.mktemp("ckpt_run")
-    train(compose_config(fast("trainer.max_steps=2", "metrics=none"), out))
-    GlobalHydra.instance().clear()
-    return out / "checkpoints" / "last.ckpt"
+@pytest.fixture
+def a_checkpoint(tiny_run, tmp_path) -> Path:
+    """A copy of the session's tiny GAN run (trained without sample metrics), inside this test's folder."""
+    return tiny_run("gan_no_metrics").copy_to(tmp_path / "ckpt_run")
 
 
 def bad_checkpoints(folder: Path, good: Path) -> dict[str, tuple[Path, str]]:
@@ -166,16 +155,33 @@ def bad_checkpoints(folder: Path, good: Path) -> dict[str, tuple[Path, str]]:
             "text": (text, ""), "config": (config, "'os.system' (data._target_)")}
 
 
-@pytest.mark.slow
 def test_no_code_from_a_checkpoint_runs_and_each_bad_file_is_one_clear_line(tmp_path, a_checkpoint):
     files = bad_checkpoints(tmp_path, a_checkpoint)
     for name, (path, says) in files.items():
         for script in ("train.py", "eval.py", "sample.py"):
             args = {"train.py": QUICK, "eval.py": ["wandb_mode=disabled"], "sample.py": []}[script] + [f"ckpt_path={path}"]
-            r = cli(script, *args, cwd=tmp_path)
+            r = run_in_process(script, *args, cwd=tmp_path)
             assert r.returncode == 2, (name, script, r.stderr[-2000:])
             assert "Traceback" not in r.stderr and str(path) in r.stderr and says in r.stderr, (name, script, r.stderr)
             assert not (tmp_path / "PWNED").exists(), f"{name} ran code in {script}"
+
+
+@pytest.mark.cli
+def test_each_entry_point_refuses_bad_input_across_the_process_boundary(tmp_path, a_checkpoint):
+    """The real processes: exit status 2, the one-line message on stderr, no traceback, no code from a
+    crafted file run (the in-process catalogue covers every case; this proves what only a process shows)."""
+    files = bad_checkpoints(tmp_path, a_checkpoint)
+    evil = files["pickle"][0]
+    cases = [("train.py", [*QUICK, f"ckpt_path={evil}"], "could run code"),
+             ("eval.py", ["wandb_mode=disabled", f"ckpt_path={evil}"], "could run code"),
+             ("sample.py", [f"ckpt_path={files['zip'][0]}"], "could run code"),
+             ("compare.py", [f"{tmp_path}/no_sweep"], "no_sweep")]
+    for script, args, says in cases:
+        r = cli(script, *args, cwd=tmp_path)
+        assert r.returncode == 2, (script, r.stderr[-2000:])
+        lines = [line for line in r.stderr.splitlines() if line.strip()]
+        assert "Traceback" not in r.stderr and lines[-1].startswith("Error: ") and says in lines[-1], (script, r.stderr)
+    assert not (tmp_path / "PWNED").exists()
 
 
 # --- divergence ------------------------------------------------------------------------------------
@@ -289,23 +295,16 @@ def test_short_runs_write_their_csv_and_compare_reads_them(tmp_path):
         header, *rows = text.splitlines()
         assert rows and rows[-1].split(",")[header.split(",").index("model_step")] == "3.0"
     c = subprocess.run([sys.executable, str(ROOT / "src" / "compare.py"), str(sweep), "--out", str(tmp_path / "cmp")],
-                       capture_output=True, text=True, env=env(), timeout=300)
+                       capture_output=True, text=True, env=cli_env(), timeout=300)
     assert c.returncode == 0, c.stderr[-2000:]
     assert "| (defaults) | 2 |" in (tmp_path / "cmp" / "comparison.md").read_text()
 
 
 # --- resume rules ---------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def gan_run(tmp_path_factory):
-    from hydra.core.global_hydra import GlobalHydra
-
-    from genzoo.training import compose_config
-
-    out = tmp_path_factory.mktemp("gan_run")
-    train(compose_config(fast("trainer.max_steps=3", "metrics=none"), out))
-    GlobalHydra.instance().clear()
-    return out / "checkpoints" / "last.ckpt"
+@pytest.fixture
+def gan_run(tiny_run) -> Path:
+    return tiny_run("gan_no_metrics").ckpt
 
 
 @pytest.mark.parametrize("change,named", [
@@ -367,12 +366,10 @@ def snapshot(root: Path) -> dict[Path, bytes]:
     return {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
-@pytest.mark.slow
 def test_catalogue_of_bad_inputs_gives_one_clear_line_each(tmp_path, a_checkpoint):
-    """Each bad input: non-zero exit, no traceback, the key or file named in the message, and every
-    file that existed before intact (checkpoints, CSVs, data)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    """Each bad input, through the entry point's own command line and error handler (in this process):
+    exit status 2, no traceback, the key or file named in the message, and every file that existed
+    before intact (checkpoints, CSVs, data, the old run's folder)."""
     import numpy as np
     from PIL import Image
 
@@ -386,7 +383,7 @@ def test_catalogue_of_bad_inputs_gives_one_clear_line_each(tmp_path, a_checkpoin
     pics.mkdir()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(pics / "one.png")
     good = str(a_checkpoint)
-    T, E, S, R = "train.py", "eval.py", "sample.py", "../sweeps/"
+    T, E, S, R = "train.py", "eval.py", "sample.py", "sweeps/"
     cases = [  # (script, args, what the message must name)
         (T, ["data.batch_size=0"], "data.batch_size"),
         (T, ["data.batch_size=-3"], "data.batch_size"),
@@ -447,17 +444,14 @@ def test_catalogue_of_bad_inputs_gives_one_clear_line_each(tmp_path, a_checkpoin
     ]
     before = snapshot(tmp_path)
 
-    def run(case):
-        script, args, named = case
+    failures = []
+    for script, args, named in cases:
         extra = {T: [*QUICK, "trainer.max_steps=2"], E: ["wandb_mode=disabled"]}.get(script, [])
-        return case, cli(script, *extra, *args, cwd=tmp_path, timeout=600)
-
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        results = list(pool.map(run, cases))
-    assert len(results) >= 25
-    failures = [(script, args, named, r.returncode, r.stderr[-1200:]) for (script, args, named), r in results
-                if r.returncode != 2 or "Traceback" in r.stderr or named not in r.stderr]
+        r = run_in_process(script, *extra, *args, cwd=tmp_path)
+        if r.returncode != 2 or "Traceback" in r.stderr or named not in r.stderr:
+            failures.append((script, args, named, r.returncode, r.stderr[-1200:]))
     assert not failures, "\n\n".join(map(str, failures))
+    assert {script for script, _, _ in cases} >= {T, E, S}  # every entry point is in the catalogue
     assert not (tmp_path / "PWNED").exists()
     after = snapshot(tmp_path)
     changed = [p for p, data in before.items() if after.get(p) != data]
