@@ -61,3 +61,15 @@ def take_over_sigterm(trainer: pl.Trainer) -> bool:
     seen = bool(trainer.received_sigterm)
     trainer._signal_connector.received_sigterm = False
     return seen
+
+
+def skip_sigterm_broadcast(trainer: pl.Trainer, skip: bool = True) -> None:
+    """Under DDP, Lightning broadcasts rank 0's SIGTERM flag before every training batch and reads it on
+    the host (a collective and a host sync per batch). ``genzoo.callbacks.Preemption`` replaces
+    Lightning's SIGTERM handler and agrees on signals itself, on a cadence, so the broadcast only ever
+    sends a zero: ``skip=True`` turns it off for this trainer's fit loop, ``skip=False`` turns it back on."""
+    loop = trainer.fit_loop.epoch_loop
+    if skip and hasattr(loop, "_broadcast_sigterm_tensor"):
+        loop._broadcast_sigterm_tensor = lambda: None  # an instance attribute: shadows the method
+    elif not skip:
+        loop.__dict__.pop("_broadcast_sigterm_tensor", None)

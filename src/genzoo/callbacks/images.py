@@ -22,10 +22,13 @@ class EveryModelSteps:
     (``batch`` None there), never twice for one model step (an adversarial model step spans several
     batches). The step last fired is part of the callback's state, so a resumed run does not fire
     again. Put it first among the bases so its hooks are the ones Lightning calls; ``finish`` runs
-    after the last ``fire`` (plots)."""
+    after the last ``fire`` (plots). Before firing it checks that training has not diverged (one host sync,
+    so that no sample, score or checkpoint is made of diverged weights); a callback that only records
+    values (the loss curves) sets ``checks_divergence = False`` and costs no sync."""
 
     every_n_steps: int
     last_fired: int = -1
+    checks_divergence = True
 
     def fire(self, trainer, pl_module, batch) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -35,7 +38,8 @@ class EveryModelSteps:
 
     def _fire_once(self, trainer, pl_module, batch) -> None:
         if pl_module.model_step != self.last_fired:
-            pl_module.raise_if_diverged()  # never sample, score or save diverged weights (all ranks agree)
+            if self.checks_divergence:
+                pl_module.raise_if_diverged()  # never sample, score or save diverged weights (all ranks agree)
             self.last_fired = pl_module.model_step
             self.fire(trainer, pl_module, batch)
 

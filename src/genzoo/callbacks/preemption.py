@@ -12,7 +12,7 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from genzoo import lightning_compat
-from genzoo.errors import EXIT_INTERRUPTED
+from genzoo.errors import EXIT_INTERRUPTED, ConfigError
 
 __all__ = ["EXIT_INTERRUPTED", "Preemption"]
 
@@ -21,9 +21,13 @@ class Preemption(pl.Callback):
     """On SIGTERM (what SLURM and other schedulers send before killing a job) or SIGINT (Ctrl-C),
     finish the current step, save a resumable ``last.ckpt`` (atomically: a kill during the write
     leaves the previous one), stop training, and let ``train.py`` finish the loggers, print the
-    resume command and exit with ``EXIT_INTERRUPTED``. Under DDP the ranks agree on the flag after
-    every batch (one tiny all-reduce), so all stop at the same step; rank 0 writes. A second Ctrl-C
-    stops at once. ``train()`` puts it after the other callbacks, so the checkpoint holds what they
+    resume command and exit with ``EXIT_INTERRUPTED``. In one process the flag is a Python attribute,
+    read after every batch at no cost. Under DDP the ranks must agree on the step they stop at, which
+    takes a collective and a host read: they agree every ``every_n_steps`` model steps (one tiny
+    all-reduce then; none on the steps between), so all stop at the same step, at most ``every_n_steps``
+    model steps after the signal; rank 0 writes. It also turns off Lightning's own per-batch broadcast of
+    Lightning's SIGTERM flag, which stays down once this callback's handler replaces Lightning's. A second
+    Ctrl-C stops at once. ``train()`` puts it after the other callbacks, so the checkpoint holds what they
     did at that step (it is no Lightning ``Checkpoint`` callback, which would clash with
     ``trainer.enable_checkpointing=false``).
 
@@ -32,7 +36,13 @@ class Preemption(pl.Callback):
     follows into a clean stop with a checkpoint.
     """
 
-    def __init__(self, signals: tuple[str, ...] = ("SIGTERM", "SIGINT"), dirpath: str | None = None) -> None:
+    def __init__(self, signals: tuple[str, ...] = ("SIGTERM", "SIGINT"), dirpath: str | None = None,
+                 every_n_steps: int = 10) -> None:
+        if not isinstance(every_n_steps, int) or isinstance(every_n_steps, bool) or every_n_steps < 1:
+            raise ConfigError(f"callbacks.preemption.every_n_steps={every_n_steps!r} must be an integer >= 1: how "
+                              "often (in model steps) the ranks of a multi-device run agree on a stop signal.")
+        self.every_n_steps = every_n_steps
+        self._agreed_at = -1
         self.signals = tuple(signals)
         self.dirpath = Path(dirpath) if dirpath else None
         self.received: str | None = None
@@ -56,6 +66,8 @@ class Preemption(pl.Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._trainer = trainer
+        if trainer.world_size > 1:
+            lightning_compat.skip_sigterm_broadcast(trainer)
         if lightning_compat.take_over_sigterm(trainer):  # arrived after Lightning's handler was set, before ours
             self.received = "SIGTERM"
 
@@ -67,6 +79,8 @@ class Preemption(pl.Callback):
             signal.signal(sig, self._handler)
 
     def _restore(self) -> None:
+        if self._trainer is not None:
+            lightning_compat.skip_sigterm_broadcast(self._trainer, skip=False)
         for sig, handler in self._previous.items():
             if handler is not None:
                 signal.signal(sig, handler)
@@ -87,11 +101,22 @@ class Preemption(pl.Callback):
                 return Path(cb.dirpath)
         return Path(trainer.default_root_dir) / "checkpoints"
 
+    def stop_now(self, trainer: pl.Trainer, pl_module) -> bool:
+        """Whether every rank stops after this batch: this process's flag in one process; under DDP the
+        ranks' flags summed, on the first batch of every ``every_n_steps``-th model step (False between)."""
+        if trainer.world_size == 1:
+            return self.received is not None
+        step = pl_module.model_step
+        if step % self.every_n_steps or step == self._agreed_at:
+            return False
+        self._agreed_at = step
+        if lightning_compat.take_over_sigterm(trainer):  # Lightning's handler, if anything reinstated it
+            self.received = self.received or "SIGTERM"
+        flag = torch.tensor([1 if self.received else 0], device=pl_module.device)
+        return bool(trainer.strategy.reduce(flag, reduce_op="sum").item() > 0)
+
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx) -> None:
-        flag = 1 if self.received else 0
-        if trainer.world_size > 1:
-            flag = int(trainer.strategy.reduce(torch.tensor([flag], device=pl_module.device), reduce_op="sum").item())
-        if not flag:
+        if not self.stop_now(trainer, pl_module):
             return
         pl_module.interrupted = self.received or "a signal to another process"
         path = self._checkpoint_dir(trainer) / "last.ckpt"
