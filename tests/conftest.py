@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parents[1]
 # one metric cache (classifiers, real statistics) for the whole session, in process and in CLI subprocesses
@@ -49,12 +50,15 @@ SMALL_PIXELCNN = ["net.network.hidden=8", "net.network.layers=2", "net.network.o
 
 
 def fast(*overrides: str) -> list[str]:
-    """FAST + small conv widths (the GAN's or the VAE's nets; none with MLP nets) + the given overrides."""
+    """FAST + small conv widths (the GAN's or the VAE's nets; none with MLP nets) + the given overrides;
+    no sample metrics (metrics=none: a 2,000-sample evaluation at the end of every run) unless an
+    override names metrics."""
+    metrics = any(o.split("=")[0].lstrip("+~").startswith("metrics") for o in overrides)
     mlp = any(o in ("net=mlp", "net=vae_mlp", "data=toy2d") or o.startswith("experiment=gan_toy2d") for o in overrides)
     vae = any(o in ("model=vae", "model=cvae") for o in overrides)
     autoregressive = any(o in ("model=pixelcnn", "model=pixelrnn") for o in overrides)
     small = SMALL_PIXELCNN if autoregressive else SMALL_VAE if vae else SMALL_DCGAN
-    return [*FAST, *([] if mlp else small), *overrides]
+    return [*FAST, *([] if mlp else small), *([] if metrics else ["metrics=none"]), *overrides]
 
 
 @pytest.fixture
@@ -66,6 +70,24 @@ def compose_cfg(tmp_path):
 
     yield lambda *overrides, name="run": compose_config(overrides, tmp_path / name)
     GlobalHydra.instance().clear()
+
+
+def fit_briefly(cfg, steps: int = 1):
+    """The family of ``cfg`` trained ``steps`` model steps by a bare Trainer (no callbacks, loggers or
+    checkpoints: what a smoke run of one family needs, in about a second) -> (model, its last metrics)."""
+    import pytorch_lightning as pl
+
+    from genzoo.training import build_datamodule, build_model, trainer_arguments
+
+    pl.seed_everything(cfg.get("seed") or 0, verbose=False)
+    dm = build_datamodule(cfg)
+    model = build_model(cfg, dm)
+    with_steps = OmegaConf.merge(cfg, {"trainer": {"max_steps": steps}})
+    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, max_steps=trainer_arguments(with_steps, model)["max_steps"])
+    trainer.fit(model, datamodule=dm)
+    assert model.model_step == steps
+    return model, {k: float(v) for k, v in model.last_metrics.items()}
 
 
 # --- the entry points: a real subprocess, or the same script run in this process -------------------

@@ -6,9 +6,8 @@ import math
 import pytest
 import torch
 
-from conftest import fast
+from conftest import fast, fit_briefly
 from genzoo.losses import DIVERGENCES, FDivergence
-from genzoo.training import train
 
 NAMES = list(DIVERGENCES)
 
@@ -85,9 +84,10 @@ def test_loss_is_the_negative_bound_and_generator_objectives():
         FDivergence("chi")
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_fgan_trains_on_toy2d_with_every_divergence(compose_cfg, name):
-    cfg = compose_cfg(*fast("model=fgan", f"loss={name}", "data=toy2d", "trainer.max_steps=3",
-                            "metrics.num_samples=200"))
-    m = train(cfg)
-    assert m["model_step"] == 3 and math.isfinite(m[f"divergence/{name}"]) and math.isfinite(m["loss/g"])
+def test_fgan_trains_with_every_divergence_and_logs_its_bound(compose_cfg):
+    """One generator step of model=fgan with each row of the table, in one process: the logged
+    divergence estimate is the variational bound whose negative the critic minimises."""
+    for name in NAMES:
+        _, m = fit_briefly(compose_cfg(*fast("model=fgan", f"loss={name}", "data=toy2d"), name=name))
+        assert math.isfinite(m["loss/g"]), name
+        assert m[f"divergence/{name}"] == pytest.approx(-m["loss/d"], rel=1e-6, abs=1e-7), name

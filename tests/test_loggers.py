@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import CACHE, ROOT, run_cli
+from conftest import CACHE, ROOT, run_cli, run_in_process
 from wandb_offline import image_keys, offline_run, scalar_keys
 
 TINY = ["callbacks.rich_progress_bar=null", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
@@ -39,7 +39,8 @@ def jobs_of(sweep):
     return sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
 
 
-@pytest.mark.slow
+@pytest.mark.cli
+@pytest.mark.full
 def test_the_report_groups_a_multiruns_runs_as_wandb_recorded_them(multirun):
     from wandb_workspaces import expr
 
@@ -85,7 +86,8 @@ def test_the_report_groups_a_multiruns_runs_as_wandb_recorded_them(multirun):
     assert "samples" in {k for p in media for k in p.media_keys}
 
 
-@pytest.mark.slow
+@pytest.mark.cli
+@pytest.mark.full
 def test_wandb_agent_runs_single_runs_with_overrides_group_by_configuration(tmp_path):
     """``wandb agent`` starts ``python src/train.py ${args_no_hyphens}`` once per run (sweeps/wandb_sweep.yaml):
     separate single-run folders whose overrides are the sweep's parameters. (The agent itself needs a W&B
@@ -109,7 +111,8 @@ def test_wandb_agent_runs_single_runs_with_overrides_group_by_configuration(tmp_
     assert sorted(map(sorted, groups.values())) == [[0.0001, 0.0001], [0.0003]]  # the two seeds of one lr together
 
 
-@pytest.mark.slow
+@pytest.mark.cli
+@pytest.mark.full
 def test_tensorboard_reads_back_scalars_at_model_steps_images_and_config(multirun):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -126,7 +129,8 @@ def test_tensorboard_reads_back_scalars_at_model_steps_images_and_config(multiru
     assert yaml.safe_load(config.strip("`\n"))["model"] == yaml.safe_load((job / ".hydra" / "config.yaml").read_text())["model"]
 
 
-@pytest.mark.slow
+@pytest.mark.cli
+@pytest.mark.full
 def test_mlflow_reads_back_scalars_at_model_steps_images_and_config(multirun):
     from mlflow.tracking import MlflowClient
 
@@ -158,11 +162,10 @@ def test_a_logger_whose_package_is_missing_is_one_clear_line(compose_cfg, monkey
         validate(compose_cfg("logger=[tensorboard,mlflow]"))
 
 
-def test_compare_wandb_without_a_login_is_one_clear_line(multirun_csv_only):
-    env = {k: v for k, v in os.environ.items() if k != "WANDB_API_KEY"}
-    env["NETRC"] = str(multirun_csv_only / "no-netrc")
-    r = subprocess.run([sys.executable, str(ROOT / "src" / "compare.py"), str(multirun_csv_only), "--wandb"],
-                       capture_output=True, text=True, env=env, timeout=300)
+def test_compare_wandb_without_a_login_is_one_clear_line(multirun_csv_only, monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(multirun_csv_only / "no-netrc"))
+    r = run_in_process("compare.py", str(multirun_csv_only), "--wandb", cwd=multirun_csv_only)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "no W&B runs in the job folders" in r.stderr and "logger=wandb" in r.stderr
 
@@ -181,7 +184,8 @@ def multirun_csv_only(tmp_path):
     return tmp_path
 
 
-@pytest.mark.slow
+@pytest.mark.cli
+@pytest.mark.full
 def test_a_default_run_prints_progress_and_its_summary_and_no_warning_it_cannot_act_on(tmp_path):
     """``make train`` as a user sees it (W&B offline, its own output not silenced), shortened."""
     env = {k: v for k, v in os.environ.items() if k not in ("WANDB_SILENT", "PYTHONWARNINGS")}

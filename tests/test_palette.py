@@ -77,6 +77,7 @@ def test_palette_misconfigurations_are_explained():
         _ = Digits(size=8, palette_size=20).palette
 
 
+@pytest.mark.slow
 def test_c21_choosing_among_colours_keeps_them_vivid_regressing_rgb_greys_them():
     """C21 on a distribution whose colours average to grey: 2x2 images of one pure hue each, six hues in
     complementary pairs. The palette model (a categorical over the six colours) samples vivid images,

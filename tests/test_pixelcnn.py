@@ -136,6 +136,7 @@ def test_ordered_channels_sum_to_one_over_all_binary_rgb_images(kind):
         assert model.log_prob(images).exp().sum().item() == pytest.approx(1.0, abs=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", VARIANTS)
 def test_ordered_channels_learn_and_sample_colours_whose_channels_agree(kind):
     """Data: 1x1 RGB binary images that are black or white, each half the time (the channels of a
@@ -199,6 +200,7 @@ def template_distribution():
     return (images * 2 - 1).view(512, 1, 3, 3), p
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", VARIANTS)
 def test_c4_maximum_likelihood_is_minimum_kl_to_the_data(kind):
     """C4: on a known distribution over 3x3 binary images, the model's held-out NLL minus the data's exact
@@ -237,6 +239,7 @@ def test_c4_maximum_likelihood_is_minimum_kl_to_the_data(kind):
     assert before > 0.3 and kl() < 0.05 * before, (before, kl())
 
 
+@pytest.mark.slow
 def test_c20_argmax_repeats_one_image_sampling_gives_many():
     torch.manual_seed(3)
     images, p = template_distribution()
@@ -404,7 +407,9 @@ def test_autoregressive_bf16_mixed_precision_trains(compose_cfg, choice):
     assert losses["bf16-mixed"] == pytest.approx(losses["32-true"], rel=0.02)
 
 
-@pytest.mark.slow
+@pytest.mark.cli
+@pytest.mark.ddp
+@pytest.mark.full
 @pytest.mark.parametrize("choice", [["model=pixelcnn"], ["model=pixelrnn", "model.variant=diagonal_bilstm"]])
 def test_autoregressive_ddp_two_cpu_processes(tmp_path, choice):
     from conftest import run_cli
@@ -423,6 +428,7 @@ def test_autoregressive_ddp_two_cpu_processes(tmp_path, choice):
     assert 0 < nll < math.inf and bpd == pytest.approx(nll / (64 * math.log(2)))  # averaged over both ranks
 
 
+@pytest.mark.slow
 def test_c22_completions_of_hidden_digits_are_still_the_digit(compose_cfg):
     """C22 after a short run: a Gated PixelCNN trained 600 steps on 8 px digits completes the 180 held-out
     digits with their lower half hidden; the domain classifier recognises the original digit in the

@@ -72,8 +72,12 @@ def interrupt_a_run(tmp_path: Path, sig: int, *extra: str) -> tuple[subprocess.P
     return proc, out, run
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("sig,devices", [(signal.SIGTERM, 1), (signal.SIGINT, 1), (signal.SIGTERM, 2)])
+@pytest.mark.cli
+@pytest.mark.parametrize("sig,devices", [
+    (signal.SIGTERM, 1),  # the fast tier's signal-and-resume
+    pytest.param(signal.SIGINT, 1, marks=pytest.mark.full),
+    pytest.param(signal.SIGTERM, 2, marks=[pytest.mark.full, pytest.mark.ddp]),
+])
 def test_a_signal_leaves_a_resumable_checkpoint_and_the_resume_continues_from_it(tmp_path, sig, devices):
     extra = ["trainer.accelerator=cpu", f"trainer.devices={devices}"]
     proc, out, run = interrupt_a_run(tmp_path, sig, *extra)
@@ -100,7 +104,8 @@ def test_a_signal_leaves_a_resumable_checkpoint_and_the_resume_continues_from_it
     assert steps == sorted(set(steps)) and steps[-1] == stopped + 4, (steps, stopped, rows_before)  # no step logged twice
 
 
-@pytest.mark.slow
+@pytest.mark.cli
+@pytest.mark.full
 def test_a_signal_stops_a_local_multirun_after_checkpointing_its_current_job(tmp_path):
     """Hydra's basic launcher runs a sweep's jobs in one process: SIGTERM checkpoints the running job and
     ends the command (status 75) instead of starting the next job."""
@@ -285,6 +290,7 @@ def test_a_new_run_never_empties_an_existing_run_folder(compose_cfg, tmp_path):
     assert csv.read_bytes() == before
 
 
+@pytest.mark.cli
 def test_short_runs_write_their_csv_and_compare_reads_them(tmp_path):
     """Fewer steps than trainer.log_every_n_steps (50): the last step is still a CSV row."""
     r = cli("train.py", "-m", *QUICK, "metrics=none", "trainer.max_steps=3", "seed=0,1", cwd=tmp_path, timeout=600)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import FAST, ROOT
+from conftest import FAST, run_in_process
 from genzoo.errors import ConfigError, DatasetNotFoundError
 from genzoo.training import train
 
@@ -197,9 +196,6 @@ def test_text_gan_trains_logs_samples_and_ngram_js(compose_cfg, model):
 
 
 def test_sample_prints_text_and_eval_scores_ngrams(tmp_path):
-    import subprocess
-    import sys
-
     from hydra.core.global_hydra import GlobalHydra
 
     from genzoo.training import compose_config
@@ -209,17 +205,14 @@ def test_sample_prints_text_and_eval_scores_ngrams(tmp_path):
                           "metrics.every_n_steps=0"], run))
     GlobalHydra.instance().clear()
     ckpt = run / "checkpoints" / "last.ckpt"
-    env = {**os.environ, "WANDB_MODE": "disabled"}
-    s = subprocess.run([sys.executable, str(ROOT / "src" / "sample.py"), f"ckpt_path={ckpt}", "num_samples=5",
-                        f"hydra.run.dir={tmp_path / 's'}"], capture_output=True, text=True, env=env, timeout=300)
+    s = run_in_process("sample.py", f"ckpt_path={ckpt}", "num_samples=5", f"hydra.run.dir={tmp_path / 's'}", cwd=tmp_path)
     assert s.returncode == 0, s.stderr[-2000:]
     printed = [line.strip()[1:-1] for line in s.stdout.splitlines() if line.strip().startswith("|")]
     from genzoo.callbacks import read_text_samples
 
     assert printed == read_text_samples(tmp_path / "s" / "random.txt")[:5] and all(len(p) == 8 for p in printed)
     assert len(read_text_samples(tmp_path / "s" / "interpolation.txt")) > 0
-    e = subprocess.run([sys.executable, str(ROOT / "src" / "eval.py"), f"ckpt_path={ckpt}", "wandb_mode=disabled",
-                        f"hydra.run.dir={tmp_path / 'e'}"], capture_output=True, text=True, env=env, timeout=300)
+    e = run_in_process("eval.py", f"ckpt_path={ckpt}", "wandb_mode=disabled", f"hydra.run.dir={tmp_path / 'e'}", cwd=tmp_path)
     assert e.returncode == 0, e.stderr[-2000:]
     assert "ngram/32/js4" in e.stdout
 

@@ -4,6 +4,7 @@ against a fixed, known p_G approaches D*, and its value approaches the JS comput
 
 import math
 
+import pytest
 import torch
 
 from genzoo.losses import Minimax, gan_value
@@ -36,6 +37,7 @@ def js_by_quadrature():
     return float(0.5 * kl_pm + 0.5 * kl_qm)
 
 
+@pytest.mark.slow
 def test_c1_trained_discriminator_approaches_optimum_and_value_matches_js():
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)

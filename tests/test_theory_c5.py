@@ -13,6 +13,7 @@ from genzoo.metrics import toy2d_metrics
 from genzoo.theory import fit_gaussian_kl
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_c5_reverse_kl_fits_one_mode_forward_kl_spreads_over_both(seed):
     target = Toy2DDistribution("bimodal")
