@@ -106,9 +106,10 @@ class Counter:
             def counted(*args, **kwargs):
                 if self.on:
                     caller = sys._getframe(1)
-                    where = first_genzoo_frame(caller)
-                    origin = f"genzoo {where}" if where else f"{caller.f_code.co_filename}:{caller.f_lineno}"
-                    self.collectives[f"{name} from {origin}"] += 1
+                    here = caller.f_code.co_filename
+                    here = os.path.relpath(here, SRC) if is_genzoo(here) else here.split("site-packages" + os.sep)[-1]
+                    # the call site, and the innermost genzoo frame that led to it (a hook genzoo runs, or fit itself)
+                    self.collectives[f"{name} at {here}:{caller.f_lineno} via {first_genzoo_frame(caller)}"] += 1
                 return original(*args, **kwargs)
             return counted
         return make
