@@ -55,13 +55,29 @@ def test_default_run_leaves_samples_checkpoints_csv_and_offline_wandb(compose_cf
     assert grid.size == (8 * 17 + 1, 8 * 17 + 1)  # 64 samples of 16 px, 8 per row, 1 px padding
 
 
-def test_toy2d_leaves_a_scatter_plot(compose_cfg):
-    cfg = compose_cfg(*fast("data=toy2d", "trainer.max_steps=2"), "logger=none")
-    train(cfg)
+def test_toy2d_leaves_a_scatter_of_the_fixed_points_over_the_data(compose_cfg, tmp_path):
+    """A 2-D run's picture is its fixed scatter inputs (num_scatter points from the grid's private seed)
+    drawn over real points: redrawn from the checkpoint, it is the same image, byte for byte."""
     from PIL import Image
 
-    im = Image.open(Path(cfg.paths.output_dir) / "samples" / "last.png")
-    assert im.size == (500, 500)
+    from genzoo.callbacks.samples import save_samples
+    from genzoo.evaluation import load_run
+    from genzoo.sampling import grid_inputs
+
+    cfg = compose_cfg(*fast("data=toy2d", "trainer.max_steps=2"), "logger=none")
+    train(cfg)
+    out = Path(cfg.paths.output_dir)
+    _, dm, model, _ = load_run(str(out / "checkpoints" / "last.ckpt"))
+    from genzoo.callbacks import SampleGrid
+    from genzoo.training import instantiate
+
+    sg = instantiate(cfg.callbacks.sample_grid)
+    assert isinstance(sg, SampleGrid)
+    grid = grid_inputs(model, sg.num_samples, sg.nrow, sg.num_scatter, sg.seed, datamodule=dm)
+    assert next(iter(grid.noise.values())).shape[0] == sg.num_scatter == 1000
+    model.eval()
+    again = save_samples(grid.sample(model), tmp_path / "again.png", grid.nrow, dm, title="model step 2", labels=grid.y)
+    assert Image.open(again).tobytes() == Image.open(out / "samples" / "last.png").tobytes()
 
 
 def final_weights(cfg):
