@@ -73,8 +73,10 @@ def first_genzoo_frame(frame) -> str | None:
 class Counter:
     """Patches the sync methods and the collectives; counts while ``on`` (a context manager: patches undone on exit)."""
 
-    def __init__(self) -> None:
+    def __init__(self, anywhere: bool = False) -> None:
         self.on = False
+        #: count syncs made by any code (a unit test of one function, torch's insides included), not only genzoo's
+        self.anywhere = anywhere
         self.syncs: collections.Counter[str] = collections.Counter()
         self.collectives: collections.Counter[str] = collections.Counter()
         #: genzoo's reads inside a DataLoader's iteration: the host-side data pipeline (samplers, collation),
@@ -94,8 +96,10 @@ class Counter:
             def counted(*args, **kwargs):
                 if self.on:
                     caller = sys._getframe(1)
-                    if is_genzoo(caller.f_code.co_filename):
-                        site = f"{name} at {os.path.relpath(caller.f_code.co_filename, SRC)}:{caller.f_lineno}"
+                    if self.anywhere or is_genzoo(caller.f_code.co_filename):
+                        here = caller.f_code.co_filename
+                        here = os.path.relpath(here, SRC) if is_genzoo(here) else here.split("site-packages" + os.sep)[-1]
+                        site = f"{name} at {here}:{caller.f_lineno}"
                         (self.data if in_data_loader(caller) else self.syncs)[site] += 1
                 return original(*args, **kwargs)
             return counted

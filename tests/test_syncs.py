@@ -126,3 +126,22 @@ def test_ddp_preemption_agrees_exactly_every_n_model_steps(tmp_path):
             kinds[site.split(" ")[0]] += n
         assert kinds == {"barrier": 3, "all_reduce": 3}, counts["collectives"]
         assert all(" via genzoo/callbacks/preemption.py:" in site for site in counts["collectives"]), counts["collectives"]
+
+
+def test_the_fp16_gradient_penalty_reads_no_scale_on_the_host():
+    """Under a GradScaler (precision=16-mixed) the penalty unscales the critic's input gradient by the scale
+    as a device tensor, not by GradScaler.get_scale() (a host read per critic step); same value."""
+    from genzoo.losses.wasserstein import critic_input_gradient_norm
+    from sync_counter import Counter
+
+    torch.manual_seed(0)
+    critic = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 1))
+    x = torch.randn(4, 3, 2, 2)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    with Counter(anywhere=True) as counter:  # torch's own reads included (get_scale's .item())
+        counter.on = True
+        norms = critic_input_gradient_norm(critic, x, scaler=scaler)
+        counter.on = False
+    assert counter.syncs == {}
+    assert torch.allclose(norms, critic_input_gradient_norm(critic, x), rtol=1e-6)
+    assert torch.allclose(norms, critic[1].weight.norm().expand(4), rtol=1e-6)  # a linear critic: ||w|| everywhere

@@ -50,7 +50,7 @@ def critic_input_gradient_norm(critic: Callable[[torch.Tensor], torch.Tensor], x
     out = critic(x).sum()
     if scaler is not None and scaler.is_enabled():
         (g,) = torch.autograd.grad(scaler.scale(out), x, create_graph=True)
-        g = g / scaler.get_scale()
+        g = g / scaler.scale(torch.ones((), device=out.device))  # the scale as a device tensor (get_scale() reads it)
     else:
         (g,) = torch.autograd.grad(out, x, create_graph=True)
     return g.float().flatten(1).norm(2, dim=1)
