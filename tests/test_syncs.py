@@ -48,7 +48,11 @@ def check_quiet(counts: dict) -> None:
     assert sum(counts["data_pipeline"].values()) <= counts["epochs_begun"], counts["data_pipeline"]
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+#: in the fast tier: one adversarial family and one likelihood family (a few seconds each); every family in test-full
+FAST_FAMILIES = ("gan", "vae")
+
+
+@pytest.mark.parametrize("family", [f if f in FAST_FAMILIES else pytest.param(f, marks=pytest.mark.full) for f in FAMILIES])
 def test_no_host_sync_and_no_collective_on_a_quiet_step(compose_cfg, tmp_path, family):
     cfg = compose_cfg(*fast(*quiet_steps(family, tmp_path / "counts")))
     assert train(cfg)["model_step"] == MAX_STEPS
@@ -145,3 +149,13 @@ def test_the_fp16_gradient_penalty_reads_no_scale_on_the_host():
     assert counter.syncs == {}
     assert torch.allclose(norms, critic_input_gradient_norm(critic, x), rtol=1e-6)
     assert torch.allclose(norms, critic[1].weight.norm().expand(4), rtol=1e-6)  # a linear critic: ||w|| everywhere
+
+
+def test_a_preemption_cadence_below_one_is_one_clear_error():
+    from genzoo.callbacks import Preemption
+    from genzoo.errors import ConfigError
+
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ConfigError, match=r"callbacks\.preemption\.every_n_steps=.* must be an integer >= 1"):
+            Preemption(every_n_steps=bad)
+    assert Preemption().every_n_steps == 10
