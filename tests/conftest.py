@@ -53,12 +53,16 @@ def fast(*overrides: str) -> list[str]:
     """FAST + small conv widths (the GAN's or the VAE's nets; none with MLP nets) + the given overrides;
     no sample metrics (metrics=none: a 2,000-sample evaluation at the end of every run) unless an
     override names metrics."""
-    metrics = any(o.split("=")[0].lstrip("+~").startswith("metrics") for o in overrides)
     mlp = any(o in ("net=mlp", "net=vae_mlp", "data=toy2d") or o.startswith("experiment=gan_toy2d") for o in overrides)
     vae = any(o in ("model=vae", "model=cvae") for o in overrides)
     autoregressive = any(o in ("model=pixelcnn", "model=pixelrnn") for o in overrides)
     small = SMALL_PIXELCNN if autoregressive else SMALL_VAE if vae else SMALL_DCGAN
-    return [*FAST, *([] if mlp else small), *([] if metrics else ["metrics=none"]), *overrides]
+    return [*FAST, *([] if mlp else small), *no_metrics_unless_named(overrides), *overrides]
+
+
+def no_metrics_unless_named(overrides) -> list[str]:
+    """["metrics=none"] unless an override names metrics (then the test wants them)."""
+    return [] if any(o.split("=")[0].lstrip("+~").startswith("metrics") for o in overrides) else ["metrics=none"]
 
 
 @pytest.fixture

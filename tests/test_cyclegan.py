@@ -177,6 +177,8 @@ def test_misconfigurations_are_explained(compose_cfg, overrides, message):
 
 
 # --- data in the reference layout, the recipe, sample.py --------------------------------------------------
+@pytest.mark.cli
+@pytest.mark.full
 def test_horse2zebra_recipe_runs_on_a_tree_in_the_reference_layout_and_sample_translates_a_folder(tmp_path):
     """The recipe composes as the reference runs it (256 px, 286 px loads, flips, batch 1) and trains a
     few steps here at 16 px on a tiny tree (a corrupt file skipped); sample.py then translates a folder."""
@@ -293,7 +295,9 @@ def test_bf16_mixed_precision_trains(compose_cfg):
 
 
 # --- DDP ------------------------------------------------------------------------------------------------
-@pytest.mark.slow
+@pytest.mark.cli
+@pytest.mark.ddp
+@pytest.mark.full
 def test_ddp_step_matches_one_process_with_the_global_batch_and_ranks_keep_their_own_pools(tmp_path):
     """Two CPU processes with batch 2 each take the same first step as one process with batch 4 (pools of
     4 only fill in the first step, so they return the fresh fakes: equality is possible; later steps
@@ -318,6 +322,7 @@ def test_ddp_step_matches_one_process_with_the_global_batch_and_ranks_keep_their
 
 
 # --- C19 -------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_c19_translations_keep_the_digit_and_approach_the_target_domain(compose_cfg):
     """C19 on the embedded digits (scikit-learn's 8x8 digits <-> MNIST, 16 px, never shown a label):
     after a short CPU run (600 steps, ~50 s) the target domain's classifier reads the source's digit in

@@ -146,10 +146,9 @@ def test_default_run_logs_classifier_metrics_to_csv(compose_cfg, tmp_path):
 
 def test_metrics_do_not_change_training(compose_cfg, tmp_path):
     """Evaluation draws its noise under fork_rng: a run with metrics trains the same weights as one without."""
-    base = fast("trainer.max_steps=4")
-    a = compose_cfg(*base, f"metrics.cache_dir={tmp_path}/cache", "metrics.num_samples=100", "metrics.every_n_steps=2",
-                    name="with")
-    b = compose_cfg(*base, "metrics=none", name="without")
+    a = compose_cfg(*fast("trainer.max_steps=4", f"metrics.cache_dir={tmp_path}/cache", "metrics.num_samples=100",
+                          "metrics.every_n_steps=2"), name="with")
+    b = compose_cfg(*fast("trainer.max_steps=4", "metrics=none"), name="without")
     train(a), train(b)
     wa = torch.load(Path(a.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     wb = torch.load(Path(b.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]

@@ -92,7 +92,7 @@ def test_loss_curves_read_late_hold_the_logged_values(compose_cfg, tmp_path):
 
 
 # --- two processes ------------------------------------------------------------------------------------------
-DDP_FAMILIES = ["gan", "wgan_gp", "vae", "cyclegan"]
+DDP_FAMILIES = FAMILIES
 
 
 def ddp_counts(tmp_path: Path, family: str, *extra: str) -> list[dict]:
@@ -109,6 +109,7 @@ def ddp_counts(tmp_path: Path, family: str, *extra: str) -> list[dict]:
 
 @pytest.mark.ddp
 @pytest.mark.cli
+@pytest.mark.full
 @pytest.mark.parametrize("family", DDP_FAMILIES)
 def test_ddp_no_host_sync_and_no_collective_on_a_quiet_step(tmp_path, family):
     """Two gloo processes: Lightning's own per-batch SIGTERM broadcast is off too (genzoo's preemption
@@ -119,6 +120,7 @@ def test_ddp_no_host_sync_and_no_collective_on_a_quiet_step(tmp_path, family):
 
 @pytest.mark.ddp
 @pytest.mark.cli
+@pytest.mark.full
 def test_ddp_preemption_agrees_exactly_every_n_model_steps(tmp_path):
     """The control under DDP: with callbacks.preemption.every_n_steps=2 the ranks agree at model steps 4, 6
     and 8 of the counted window (the check at 10 runs after the counter stops): 3 all-reduces, each with

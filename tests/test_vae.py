@@ -17,7 +17,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn as nn
 
-from conftest import FAST, SMALL_VAE
+from conftest import FAST, SMALL_VAE, no_metrics_unless_named
 from genzoo.errors import ConfigError
 from genzoo.losses.likelihood import (
     bernoulli_log_prob,
@@ -32,7 +32,7 @@ from genzoo.training import train
 
 
 def vae_fast(*overrides: str) -> list[str]:
-    return [*FAST, *SMALL_VAE, *overrides]
+    return [*FAST, *SMALL_VAE, *no_metrics_unless_named(overrides), *overrides]
 
 
 # --- C23: the KL term and the likelihoods ---------------------------------------------------------------
@@ -376,7 +376,9 @@ def test_eval_reports_the_importance_weighted_nll_with_the_k_asked_for(compose_c
     assert written["protocol"]["importance_samples"] == 200 and written["metrics"] == pytest.approx(out)
 
 
-@pytest.mark.slow
+@pytest.mark.cli
+@pytest.mark.ddp
+@pytest.mark.full
 @pytest.mark.parametrize("model", ["vae", "cvae"])
 def test_vae_ddp_two_cpu_processes(tmp_path, model):
     """Both ranks train one model (plain DDP: every parameter gets a gradient each step) and average the
@@ -419,6 +421,7 @@ def test_sharpness_measures_against_hand_computed_images():
     assert out["sharpness/gradient_ratio"] < 0.6 and out["sharpness/high_freq_ratio"] < 0.5
 
 
+@pytest.mark.slow
 def test_c25_cvae_decodes_a_code_as_the_class_asked_for(compose_cfg):
     """C25: after a short CVAE run on digits, held-out digits' codes (their style) decoded as class k are
     classified as k by the digits classifier, far above chance (0.1), for every k."""
