@@ -21,7 +21,8 @@ from genzoo.errors import ConfigError
 
 SILENT = ("trainer.", "logger.", "callbacks.", "metrics.", "paths.", "hydra.", "debug.", "experiment.")
 SILENT_KEYS = {"seed", "tags", "task_name", "ckpt_path", "optimized_metric", "data.root", "data.download",
-               "data.num_workers", "data.in_memory", "data.seed", "model.compatible_losses", "data.root_a", "data.root_b"}
+               "data.num_workers", "data.in_memory", "data.seed", "model.compatible_losses", "data.root_a", "data.root_b",
+               "model.compile", "model.channels_last"}  # speed options: the same maths
 STRUCTURAL = ("net.", "loss.")
 STRUCTURAL_KEYS = {"model._target_", "model.name", "model.z_dim", "model.conditioning", "model.label_embed_dim",
                    "model.likelihood", "model.class_conditional", "model.levels", "model.output", "model.variant",

@@ -6,6 +6,7 @@ on composed configs. It returns the final metrics (for Optuna and sweeps).
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from genzoo.preflight import is_multirun, preflight
 from genzoo.quiet import quiet_logs
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
+#: ``model.*`` keys every family takes, handled by ``GenerativeModule.speed_options`` (not the family's __init__)
+SPEED_KEYS = ("compile", "channels_last")
 
 
 def with_model_data(overrides: list[str] | tuple[str, ...], config_dir: str | Path = CONFIG_DIR) -> list[str]:
@@ -146,8 +149,17 @@ def build_model(cfg: DictConfig, datamodule) -> GenerativeModule:
         raise ConfigError(f"model={name} takes no loss= (its objective is its own); drop the loss override.")
     if cls.takes_palette and getattr(datamodule, "palette", None) is not None:
         parts["palette"] = datamodule.palette
-    model = instantiate(cfg.model, **parts, data_shape=list(datamodule.shape),
-                                    num_classes=datamodule.num_classes, _convert_="partial")
+    model_cfg = cfg.model
+    speed = {k: model_cfg.get(k, False) for k in SPEED_KEYS}
+    if any(k in model_cfg for k in SPEED_KEYS):  # options of the base class, not of the family's __init__
+        model_cfg = copy.deepcopy(cfg)
+        with open_dict(model_cfg):
+            for k in SPEED_KEYS:
+                model_cfg.model.pop(k, None)
+        model_cfg = model_cfg.model
+    model = instantiate(model_cfg, **parts, data_shape=list(datamodule.shape),
+                        num_classes=datamodule.num_classes, _convert_="partial")
+    model.speed_options(**speed)
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
     return model
 

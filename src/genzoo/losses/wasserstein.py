@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import torch
@@ -83,3 +84,77 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
     if kind == "one_sided":
         return torch.relu(norm - 1).pow(2).mean()
     return (norm - 1).pow(2).mean()
+
+
+def is_compiled(module: torch.nn.Module) -> bool:
+    """Whether ``module`` was compiled in place (``nn.Module.compile``, as ``model.compile`` does)."""
+    return getattr(module, "_compiled_call_impl", None) is not None
+
+
+#: relative tolerance of the compiled penalty's parameter gradients against eager ones (fp32)
+COMPILED_PENALTY_RTOL = 1e-4
+
+
+class PenaltyPath:
+    """Runs WGAN-GP's penalty through a compiled critic only where that gives eager's gradients.
+
+    The penalty's ``autograd.grad(create_graph=True)`` needs a double backward through the critic, which
+    torch.compile's AOTAutograd has not supported (PyTorch 2.x raises "does not currently support double
+    backward" at the critic's backward). At its first call with a compiled critic, the penalty is
+    computed both ways on the call's batch and fixed interpolation points, and the gradients it gives
+    the critic's parameters are compared; on an error or a difference over ``COMPILED_PENALTY_RTOL``,
+    the penalty's critic runs eager from then on (``torch.compiler.set_stance("force_eager")``), said in
+    one logged line. The critic's other forward passes stay compiled. Eager critics are never checked.
+    """
+
+    def __init__(self) -> None:
+        #: None: not decided yet (or the critic is eager); True: the penalty runs the critic eager
+        self.eager: bool | None = None
+        self.reason = ""
+
+    def __call__(self, module: torch.nn.Module, critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
+                 fake: torch.Tensor, kind: str = "two_sided", scaler=None) -> torch.Tensor:
+        if kind == "finite_difference" or not is_compiled(module):  # no double backward, or nothing compiled
+            return gradient_penalty(critic, real, fake, kind, scaler=scaler)
+        if self.eager is None:
+            self.eager, self.reason = self._check(module, critic, real, fake, kind)
+            if self.eager:
+                logging.getLogger("genzoo").warning(
+                    "model.compile: the gradient penalty's double backward %s through the compiled critic, so the "
+                    "penalty runs the critic eager (its other passes stay compiled).", self.reason)
+        if self.eager:
+            with torch.compiler.set_stance("force_eager"):
+                return gradient_penalty(critic, real, fake, kind, scaler=scaler)
+        return gradient_penalty(critic, real, fake, kind, scaler=scaler)
+
+    @staticmethod
+    def _check(module: torch.nn.Module, critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
+               fake: torch.Tensor, kind: str) -> tuple[bool, str]:
+        """(run eager?, why): the penalty's parameter gradients, compiled against eager, in fp32; the
+        critic's buffers are put back afterwards and the check draws nothing from the global RNG."""
+        params = [p for p in module.parameters() if p.requires_grad]
+        buffers = [(b, b.detach().clone()) for b in module.buffers()]
+        g = torch.Generator(device=real.device).manual_seed(0)
+        eps = torch.rand(real.shape[0], generator=g, device=real.device)
+        real, fake = real.detach().float(), fake.detach().float()
+
+        def grads() -> list[torch.Tensor]:
+            with torch.autocast(real.device.type, enabled=False):
+                gp = gradient_penalty(critic, real, fake, kind, eps=eps)
+                out = torch.autograd.grad(gp, params, allow_unused=True)
+            for b, saved in buffers:
+                b.copy_(saved)
+            return [torch.zeros_like(p) if o is None else o for p, o in zip(params, out)]
+
+        with torch.compiler.set_stance("force_eager"):
+            want = grads()
+        try:
+            got = grads()
+        except Exception as e:  # noqa: BLE001 - any failure of the compiled double backward means: run eager
+            return True, f"fails ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+        num = torch.sqrt(sum(((a - b).float() ** 2).sum() for a, b in zip(got, want)))
+        den = torch.sqrt(sum((b.float() ** 2).sum() for b in want)).clamp_min(1e-30)
+        err = float(num / den)
+        if not err <= COMPILED_PENALTY_RTOL:
+            return True, f"differs from eager's (relative error {err:.2g} > {COMPILED_PENALTY_RTOL:g})"
+        return False, ""

@@ -38,7 +38,8 @@ def layer_input_grad_norms(critic: nn.Module, x: torch.Tensor, y: torch.Tensor |
     handles = [m.register_forward_pre_hook(keep) for _, m in critic_layers(critic)]
     try:
         x = x.detach().requires_grad_(True)
-        out = (critic(x) if y is None else critic(x, y)).sum()
+        with torch.compiler.set_stance("force_eager"):  # a compiled critic (model.compile) would skip the layers' hooks
+            out = (critic(x) if y is None else critic(x, y)).sum()
         grads = torch.autograd.grad(out, inputs, allow_unused=True)
     finally:
         for h in handles:

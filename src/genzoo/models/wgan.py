@@ -13,7 +13,8 @@ import torch
 import torch.nn as nn
 
 from genzoo.errors import ConfigError
-from genzoo.losses import PENALTIES, gradient_penalty
+from genzoo.losses import PENALTIES
+from genzoo.losses.wasserstein import PenaltyPath
 from genzoo.models.gan import GAN
 
 
@@ -49,6 +50,7 @@ class WGANGP(GAN):
                 "net.discriminator.norm=layer (recommended) or net.discriminator.norm=none."
             )
         self.penalty, self.penalty_weight = penalty, penalty_weight
+        self.penalty_path = PenaltyPath()  # eager critic for the penalty where model.compile's double backward fails
 
     def _grad_scaler(self):
         trainer = self._trainer
@@ -59,7 +61,7 @@ class WGANGP(GAN):
         out = super().discriminator_loss(real, fake, y)
         # conditional critics: the gradient w.r.t. x at fixed class y (x_hat keeps its pair's label)
         critic = self.discriminator if y is None else (lambda x: self.discriminator(x, y))
-        gp = gradient_penalty(critic, real, fake, self.penalty, scaler=self._grad_scaler())
+        gp = self.penalty_path(self.discriminator, critic, real, fake, self.penalty, scaler=self._grad_scaler())
         out["penalty"] = gp.detach()
         out["loss/d"] = out["loss/d"] + self.penalty_weight * gp
         return out
