@@ -17,6 +17,7 @@ def run_dirs(cwd: Path, kind: str = "runs") -> list[Path]:
 
 
 @pytest.mark.cli
+@pytest.mark.full  # the fast tier's train.py process: the signal-and-resume test, which checks the same summary
 def test_cli_trains_and_prints_where_everything_went(tmp_path):
     r = run_cli(*QUICK, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -97,6 +97,8 @@ def test_a_signal_leaves_a_resumable_checkpoint_and_the_resume_continues_from_it
     r = cli("train.py", *args, cwd=tmp_path, timeout=400)
     assert r.returncode == 0, r.stderr[-3000:]
     assert f"at model step {stopped}" in r.stdout + r.stderr and f"Trained {stopped + 4} model steps" in r.stdout
+    for what in ("Output folder:", "Checkpoint:", "Samples:", "CSV metrics:"):  # the summary says where things went
+        assert what in r.stdout
     assert ckpt_step(last) == stopped + 4
     rows = csv_rows(run)
     assert [r for r in rows if r["model_step"] <= stopped] == rows_before  # what was logged before is kept
