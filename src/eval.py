@@ -33,6 +33,7 @@ def evaluate(cfg: DictConfig) -> dict:
     from genzoo.evaluation import load_run, merged_metrics_config, score, write_json
     from genzoo.logging_utils import resolve_wandb_mode
     from genzoo.metrics.held_out import held_out_average
+    from genzoo.run_record import save_run_record
 
     run_cfg, dm, model, ckpt = load_run(cfg.ckpt_path, device_for(cfg.device))
     k = cfg.held_out.get("iw_samples")
@@ -44,6 +45,7 @@ def evaluate(cfg: DictConfig) -> dict:
             raise ConfigError(f"held_out.iw_samples={k!r} must be an integer >= 1.")
         model.iw_samples = k
     mcfg = merged_metrics_config(run_cfg, cfg.metrics, required=not model.held_out_metric_names)
+    save_run_record(cfg)  # the command's inputs are accepted: record it in its folder
     metrics = {}
     if mcfg is not None:
         if not mcfg.get("cache_dir"):

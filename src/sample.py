@@ -66,7 +66,10 @@ def draw(cfg: DictConfig) -> None:
         raise ConfigError(f"{key}= is for translating runs (model=cyclegan); this one is model={model.name}.")
     if model.condition == "image":
         direction = sampling.directions(model, direction)[0]
+    from genzoo.run_record import save_run_record
+
     out = Path(cfg.paths.output_dir)
+    save_run_record(cfg)  # the command's inputs are accepted: record it in its folder
     written = []
     if input_dir is not None:
         written += translate_folder(model, Path(str(input_dir)).expanduser(), direction, out)

@@ -326,6 +326,23 @@ def test_resume_refuses_a_config_that_changes_what_the_weights_mean(compose_cfg,
         train(cfg)
 
 
+def test_keys_added_later_resume_old_checkpoints_only_where_their_meaning_is_the_same():
+    """A checkpoint from before a key existed resumes silently with the value that means what it did then
+    (transposed up-sampling, a [-1, 1] encoder input) and is refused with any other, naming the key."""
+    from genzoo.resume import compare
+
+    cases = [("net", "generator", "upsample", "transpose", "nearest"), ("model", None, "encoder_input", "signed", "unit"),
+             ("model", None, "encoder_input", "signed", "auto")]
+    for top, sub, key, same, other in cases:
+        def cfg(value, top=top, sub=sub, key=key):
+            leaf = {"width": 8, **({} if value is None else {key: value})}
+            return {top: {sub: leaf} if sub else leaf}
+        name = ".".join(p for p in (top, sub, key) if p)
+        assert compare(cfg(None), cfg(same)) == ([], []), name
+        refused, applied = compare(cfg(None), cfg(other))
+        assert applied == [] and refused == [f"{name}: <absent> in the checkpoint, {other} now"], name
+
+
 def test_resume_applies_a_new_learning_rate_and_says_so(compose_cfg, gan_run, capsys, caplog):
     import logging
 
@@ -385,8 +402,12 @@ def test_catalogue_of_bad_inputs_gives_one_clear_line_each(tmp_path, a_checkpoin
     junk = tmp_path / "junk_images"
     junk.mkdir()
     (junk / "a.png").write_bytes(os.urandom(64))
-    # an existing run folder: a new run into it must be refused and leave it as it was
+    # an existing run folder, with the record a CLI run leaves: a new run into it, or a refused resume in
+    # it, must leave it as it was (the record included: the message tells the user to read it)
     old_run = a_checkpoint.parent.parent
+    (old_run / ".hydra").mkdir(exist_ok=True)
+    for name in ("config.yaml", "hydra.yaml", "overrides.yaml"):
+        (old_run / ".hydra" / name).write_text(f"# the earlier run's {name}\n")
     pics = tmp_path / "pics"
     pics.mkdir()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(pics / "one.png")
@@ -411,6 +432,7 @@ def test_catalogue_of_bad_inputs_gives_one_clear_line_each(tmp_path, a_checkpoin
         (T, ["ckpt_path=last", f"hydra.run.dir={tmp_path}/fresh"], "ckpt_path=last"),
         (T, [f"ckpt_path={good}", "model=wgan_gp"], "model._target_"),
         (T, [f"hydra.run.dir={old_run}"], str(old_run)),
+        (T, [f"hydra.run.dir={old_run}", "ckpt_path=last", "model=wgan_gp"], "model._target_"),
         (T, ["data=image_folder", f"data.root={tmp_path}/nowhere"], "data.root"),
         (T, ["data=image_folder", f"data.root={junk}"], str(junk)),
         (T, ["data=mnist", f"data.root={tmp_path}/no_mnist"], "data.root"),

@@ -52,6 +52,10 @@ def _kind(key: str, old: Any, new: Any) -> str:
         return "refused"
     if key == "model.channel_order":  # the nets' masks; checkpoints from before the key predicted channels jointly
         return "silent" if {old, new} <= {"<absent>", "joint"} else "refused"
+    if key.endswith("generator.upsample"):  # checkpoints from before the key up-sampled by transposed convolutions
+        return "silent" if {old, new} <= {"<absent>", "transpose"} else "refused"
+    if key == "model.encoder_input":  # what the encoder's first layer was trained on; before the key: [-1, 1]
+        return "silent" if {old, new} <= {"<absent>", "signed"} else "refused"
     return "applied"
 
 
