@@ -41,6 +41,11 @@ def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _kind(key: str, old: Any, new: Any) -> str:
+    # keys added after checkpoints were written: absent means the value that keeps their old meaning
+    if key.endswith("generator.upsample"):  # checkpoints from before the key up-sampled by transposed convolutions
+        return "silent" if {old, new} <= {"<absent>", "transpose"} else "refused"
+    if key == "model.encoder_input":  # what the encoder's first layer was trained on; before the key: [-1, 1]
+        return "silent" if {old, new} <= {"<absent>", "signed"} else "refused"
     if key in SILENT_KEYS or key.startswith(SILENT):
         return "silent"
     if key.startswith("data.") and key.count(".") > 1 and key.rsplit(".", 1)[-1] in ("seed", "num_workers", "batch_size"):
@@ -52,10 +57,6 @@ def _kind(key: str, old: Any, new: Any) -> str:
         return "refused"
     if key == "model.channel_order":  # the nets' masks; checkpoints from before the key predicted channels jointly
         return "silent" if {old, new} <= {"<absent>", "joint"} else "refused"
-    if key.endswith("generator.upsample"):  # checkpoints from before the key up-sampled by transposed convolutions
-        return "silent" if {old, new} <= {"<absent>", "transpose"} else "refused"
-    if key == "model.encoder_input":  # what the encoder's first layer was trained on; before the key: [-1, 1]
-        return "silent" if {old, new} <= {"<absent>", "signed"} else "refused"
     return "applied"
 
 
