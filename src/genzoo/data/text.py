@@ -78,8 +78,13 @@ class OneHotText(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
         return tuple(t[0] for t in self.__getitems__([i]))
 
-    def __getitems__(self, idx: Sequence[int]) -> tuple[torch.Tensor, ...]:
-        return (one_hot(self.indices[torch.as_tensor(idx, dtype=torch.long)], self.vocab_size),)
+    def __getitems__(self, idx: Sequence[int] | torch.Tensor) -> tuple[torch.Tensor, ...]:
+        idx_t = idx if isinstance(idx, torch.Tensor) else torch.as_tensor(idx, dtype=torch.long)
+        return (one_hot(self.indices[idx_t], self.vocab_size),)
+
+    def to_device(self, device: torch.device | str) -> OneHotText:
+        """These windows (character indices, not one-hot) on ``device``: batches are made there (``data.on_device``)."""
+        return OneHotText(self.indices.to(device), self.vocab_size)
 
 
 def one_hot(indices: torch.Tensor, vocab_size: int) -> torch.Tensor:
