@@ -73,3 +73,22 @@ def skip_sigterm_broadcast(trainer: pl.Trainer, skip: bool = True) -> None:
         loop._broadcast_sigterm_tensor = lambda: None  # an instance attribute: shadows the method
     elif not skip:
         loop.__dict__.pop("_broadcast_sigterm_tensor", None)
+
+
+def plain_cuda_check_without_gpus() -> None:
+    """Undo Lightning's NVML-based CUDA check on a machine where NVML finds no GPU.
+
+    Importing Lightning sets ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` (so that asking whether CUDA is available
+    does not initialise CUDA before a fork). torch caches its device count only once CUDA is initialised, so
+    without a GPU every ``torch.cuda.is_available()`` then loads the NVML library again, and torch's
+    optimisers ask on every ``step()`` (their graph-capture check): about 0.15 ms an optimiser step on CPU,
+    a few per cent of a small model's step. With no GPU there is nothing to initialise, and torch's plain
+    check (answered once, then cached) gives the same answer. A machine with a GPU is left as it is.
+    """
+    import os
+
+    import torch
+
+    if os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK") == "1" and torch.cuda.device_count() == 0:
+        del os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"]
+
