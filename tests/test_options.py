@@ -194,3 +194,16 @@ def test_bf16_penalty_agrees_with_fp32():
         got = gradient_penalty(critic, real, fake)
     assert got.dtype == torch.float32 and not torch.equal(got, want)
     assert got.item() == pytest.approx(want.item(), rel=0.05)
+
+
+@pytest.mark.full  # the same layout option through a bare Trainer for the other families (~3 s each)
+@pytest.mark.parametrize("model", ["vae", "pixelcnn", "cyclegan"])
+def test_channels_last_trains_every_family_like_the_default(compose_cfg, model):
+    from conftest import fit_briefly
+
+    metrics = {}
+    for layout in ("false", "true"):
+        _, metrics[layout] = fit_briefly(compose_cfg(*fast(f"model={model}", f"model.channels_last={layout}"), name=layout))
+    assert set(metrics["true"]) == set(metrics["false"])
+    for key, want in metrics["false"].items():
+        assert metrics["true"][key] == pytest.approx(want, rel=RTOL, abs=1e-7), key
