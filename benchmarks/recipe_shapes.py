@@ -6,7 +6,7 @@ Only these change: no DataLoader workers, no sample metrics, no end-of-run sampl
 evaluation, ``--steps`` model steps (2).
 
     python benchmarks/recipe_shapes.py [--recipes wgan_gp_cifar10 ...] [--device cpu|cuda] [--steps 2]
-        [--threads 2] [--out benchmarks/results/recipe_shapes_cpu.json]
+        [--threads 2] [--set KEY=VALUE ...] [--out benchmarks/results/recipe_shapes_cpu.json]
 
 Memory, per device:
 - cpu: the process's peak resident set (Linux ``VmHWM``, reset through ``/proc/self/clear_refs`` when
@@ -62,7 +62,7 @@ def _reset_peak_rss() -> bool:
         return False
 
 
-def child(recipe: str, data_dir: Path, device: str, steps: int, threads: int) -> dict:
+def child(recipe: str, data_dir: Path, device: str, steps: int, threads: int, extra: list[str]) -> dict:
     """One recipe in this (fresh) process -> its figures."""
     import pytorch_lightning as pl
     import torch
@@ -76,7 +76,7 @@ def child(recipe: str, data_dir: Path, device: str, steps: int, threads: int) ->
     cuda = device == "cuda"
     hw = ["trainer.accelerator=gpu", "trainer.devices=1"] if cuda else ["trainer.accelerator=cpu"]
     with tempfile.TemporaryDirectory() as out:
-        cfg = compose_config([*recipe_overrides(recipe, data_dir, small=True), *hw, f"trainer.max_steps={steps}"], out)
+        cfg = compose_config([*recipe_overrides(recipe, data_dir, small=True), *hw, f"trainer.max_steps={steps}", *extra], out)
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         dm = build_datamodule(cfg)
         model = build_model(cfg, dm)
@@ -127,7 +127,7 @@ def child(recipe: str, data_dir: Path, device: str, steps: int, threads: int) ->
         "g_batch": int(model.g_batch_size) if getattr(model, "g_batch_size", None) else None,
         "first_batch_shapes": probe.shapes, "params": params, "params_total": sum(params.values()),
         "opt_steps_per_model_step": probe.batches, "s_per_step": [b - a for a, b in zip(ends, ends[1:], strict=False)],
-        "threads": threads, "torch": torch.__version__,
+        "threads": threads, "torch": torch.__version__, "overrides": extra,
     }
     if cuda:
         row["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
@@ -157,7 +157,8 @@ def table(rows: list[dict], device: str) -> str:
         if len(r["params"]) > 1:
             params += f" = {_millions(r['params_total'])}"
         peak = r.get("cuda_peak_mb") if device == "cuda" else r.get("cpu_peak_mb")
-        lines.append(f"| {r['recipe']} | {shape} | {batch} | {params} | {peak:.0f} | {r['s_per_step'][-1]:.2f} | "
+        name = r["recipe"] + (f" ({', '.join(r['overrides'])})" if r.get("overrides") else "")
+        lines.append(f"| {name} | {shape} | {batch} | {params} | {peak:.0f} | {r['s_per_step'][-1]:.2f} | "
                      f"{r['opt_steps_per_model_step'][-1]} |")
     return "\n".join(lines)
 
@@ -171,11 +172,13 @@ def main() -> None:
     p.add_argument("--data-dir", type=Path, default=None, help="where the synthetic datasets are written (default: a temp dir)")
     p.add_argument("--timeout", type=int, default=900, help="seconds per recipe")
     p.add_argument("--out", type=Path, default=None, help="JSON file (default benchmarks/results/recipe_shapes_<device>.json)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="extra overrides for every recipe run (e.g. data.batch_size=8: the table shows the batch used)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
 
     if args.child:
-        print(json.dumps(child(args.child, args.data_dir, args.device, args.steps, args.threads)))
+        print(json.dumps(child(args.child, args.data_dir, args.device, args.steps, args.threads, args.set)))
         return
 
     recipes = args.recipes or recipes_in_folder()
@@ -188,7 +191,7 @@ def main() -> None:
         data_dir = args.data_dir or Path(tmp)
         for recipe in recipes:  # one at a time, each in a fresh process (its own peak memory)
             cmd = [sys.executable, __file__, "--child", recipe, "--data-dir", str(data_dir), "--device", args.device,
-                   "--steps", str(args.steps), "--threads", str(args.threads)]
+                   "--steps", str(args.steps), "--threads", str(args.threads), *(["--set", *args.set] if args.set else [])]
             env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
             try:
                 r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env, cwd=tmp)
@@ -201,9 +204,10 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 rows.append({"recipe": recipe, "error": f"timed out after {args.timeout} s"})
             print(f"{recipe}: {rows[-1].get('error') or 'done'}", file=sys.stderr, flush=True)
+            out.parent.mkdir(parents=True, exist_ok=True)  # after every recipe: a long run keeps what it measured
+            out.write_text(json.dumps({"device": args.device, "steps": args.steps, "threads": args.threads, "rows": rows},
+                                      indent=1))
     print(table(rows, args.device))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"device": args.device, "steps": args.steps, "threads": args.threads, "rows": rows}, indent=1))
     print(f"Wrote {out}")
 
 
