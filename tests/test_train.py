@@ -283,3 +283,16 @@ def test_optimized_metric_must_name_a_metric_the_run_logged():
         objective(cfg, {"loss/d": 1.0, "model_step": 2.0})
     assert objective(cfg, {"fid/classifier/2k/train": 3.5}) == 3.5
     assert objective(OmegaConf.create({"optimized_metric": None}), {}) is None
+
+
+def test_the_progress_bar_counts_model_steps_of_the_run_and_can_be_turned_off(compose_cfg, capsys):
+    """The bar shows model step N/total (3 model steps of WGAN-GP are 9 optimiser steps, 9 Lightning
+    batches), and trainer.enable_progress_bar=false (a cluster log) trains without it instead of being
+    refused for the bar callback."""
+    common = ["logger=csv", "metrics=none", "model=wgan_gp", "model.n_critic=2", "trainer.max_steps=3",
+              "trainer.enable_model_summary=false", "net.generator.width=8", "net.discriminator.width=8"]
+    assert train(compose_cfg(*common, name="bar"))["model_step"] == 3
+    shown = capsys.readouterr().out
+    assert "model step 3/3" in shown and "steps/s" in shown and "9/9" not in shown
+    assert train(compose_cfg(*common, "trainer.enable_progress_bar=false", name="no_bar"))["model_step"] == 3
+    assert "model step 3/3" not in capsys.readouterr().out
