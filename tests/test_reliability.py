@@ -449,6 +449,7 @@ def test_catalogue_of_bad_inputs_gives_one_clear_line_each(tmp_path, a_checkpoin
         (T, ["model=cyclegan", "data=unpaired", f"data.root={tmp_path}/nowhere"], "nowhere"),
         (T, ["model=cyclegan", "model.pool_size=-1"], "model.pool_size"),
         (T, ["model=cyclegan", "loss=wasserstein"], "loss=wasserstein"),
+        (T, ["model=cyclegan", "callbacks=wasserstein"], "callbacks=wasserstein"),
         (T, ["data=text", f"data.path={tmp_path}/no_corpus.txt"], "data.path"),
         (T, ["data=text", "data.seq_len=1"], "data.seq_len"),
         (T, ["data=text", "net=dcgan"], "net=resnet1d"),

@@ -292,6 +292,9 @@ def train(cfg: DictConfig, checked: tuple[str | None, dict[str, Any] | None] | N
         step = model.model_step_of(resumed)
         say(f"Resuming {ckpt_path} at model step {step}" + (f"; applying {', '.join(applied)}" if applied else ""))
     callbacks = instantiate_group(cfg.get("callbacks"))
+    for cb in callbacks:  # a callback that needs something of the family says so before the run
+        if hasattr(cb, "check_model"):
+            cb.check_model(model)
     if not cfg.trainer.get("enable_progress_bar", True):  # the bar turned off (a cluster log): drop genzoo's bar too
         callbacks = [cb for cb in callbacks if not isinstance(cb, pl.callbacks.ProgressBar)]
     if cfg.get("metrics") and "_target_" in cfg.metrics:

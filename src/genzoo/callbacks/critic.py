@@ -25,19 +25,28 @@ class CriticDiagnostics(EveryModelSteps, pl.Callback):
         self.history: list[tuple[int, list[float]]] = []
         self._weights: torch.Tensor | None = None
 
+    @staticmethod
+    def check_model(model) -> None:
+        """Called before the run: a family with no single critic is refused (what the diagnostics would read)."""
+        from genzoo.errors import ConfigError
+
+        if model.critic_net() is None:
+            raise ConfigError(f"callbacks=wasserstein draws a critic's weights and gradients; model={model.name} has no "
+                              "single critic (model=gan, wgan, wgan_gp, fgan or cgan have one). Use callbacks=default.")
+
     def fire(self, trainer, pl_module, batch) -> None:
         if not trainer.is_global_zero:
             return
         if batch is None:  # the end of training: a real batch of its own
             batch = real_batch(trainer.datamodule, 64, pl_module.device, split="train")
         g = pl_module.model_step
-        critic = pl_module.discriminator
+        critic = pl_module.critic_net()
         y = batch[1][:64] if pl_module.conditional else None
         with torch.enable_grad():
             norms = layer_input_grad_norms(critic, batch[0][:64], y)
         self.history.append((g, norms))
         w = weight_values(critic)
-        c = self.clip_value or getattr(pl_module, "clip_value", None)
+        c = self.clip_value or pl_module.clip_value
         metrics = {f"critic/grad_norm_layer{i}": v for i, v in enumerate(norms)}
         if c:
             metrics["critic/clipped_fraction"] = clipped_fraction(w, c)

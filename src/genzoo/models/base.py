@@ -90,6 +90,8 @@ class GenerativeModule(pl.LightningModule):
     takes_palette = False
     #: the ``model.<key>`` config of each optimiser, in ``configure_optimizers`` order (resume rules)
     optimizer_keys: tuple[str, ...] = ()
+    #: the bound weight clipping holds the critic's weights to (WGAN), or None
+    clip_value: float | None = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -120,6 +122,12 @@ class GenerativeModule(pl.LightningModule):
     def conditional(self) -> bool:
         """Class-conditional (``sample(y=...)`` generates class y)."""
         return self.condition == "label"
+
+    def critic_net(self) -> torch.nn.Module | None:
+        """The one network that scores samples of the data (a GAN's discriminator, called ``critic(x)`` or
+        ``critic_net()(x, y)`` for a class-conditional family), for the critic diagnostics; None where a family has
+        none, or several that score different data (CycleGAN's two domains)."""
+        return None
 
     def run_name(self) -> str:
         """The model part of a run's name (the adversarial family adds its loss)."""

@@ -220,6 +220,10 @@ class GAN(GenerativeModule):
         self.log_step({k: v.detach() for k, v in metrics.items()})
 
 
+    def critic_net(self) -> nn.Module:
+        return self.discriminator
+
+
 class FGAN(GAN):
     """f-GAN (Nowozin et al. 2016): the adversarial family with an f-divergence loss, which logs the
     critic's variational estimate of D_f(P_data || P_G) as ``divergence/<name>``. Nothing in the
