@@ -38,6 +38,7 @@ penalty's double backward); the fraction of peak is FLOPs x steps/s over the dev
 from __future__ import annotations
 
 import argparse
+import functools
 import inspect
 import json
 import math
@@ -56,6 +57,7 @@ import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
 
 from genzoo.data.base import GenDataModule, TensorImages  # noqa: E402
+from genzoo.losses import gradient_penalty  # noqa: E402
 
 RECIPES = {"wgan_gp_cifar10": (3, 32, 32), "dcgan_celeba": (3, 64, 64)}
 CONFIGS = ("baseline", "on_device", "bf16", "channels_last", "compile", "all")
@@ -187,7 +189,8 @@ class PlainLoop:
                 d_loss = self.loss.d_loss(self.critic(real), self.critic(fake))
                 if self.penalty is not None:
                     kind, weight = self.penalty
-                    d_loss = d_loss + weight * self.path(self.D, self.critic, real, fake, kind)
+                    penalty = functools.partial(gradient_penalty, self.critic, real, fake, kind)
+                    d_loss = d_loss + weight * self.path(self.D, penalty)
                 self.opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 self.opt_d.step()

@@ -59,24 +59,25 @@ def critic_input_gradient_norm(critic: Callable[[torch.Tensor], torch.Tensor], x
 
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
                      kind: str = "two_sided", eps: torch.Tensor | None = None,
-                     eps2: torch.Tensor | None = None, scaler=None) -> torch.Tensor:
+                     eps2: torch.Tensor | None = None, scaler=None,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
     """Mean penalty over the batch on points x_hat between real and fake samples (seed C13, C14).
 
     - ``two_sided`` (WGAN-GP's choice): (||grad D(x_hat)|| - 1)^2
     - ``one_sided``: max(0, ||grad D(x_hat)|| - 1)^2
     - ``finite_difference`` (no second derivatives): two points x1, x2 on the same real-fake line,
       (|D(x1) - D(x2)| / ||x1 - x2|| - 1)^2
-    ``eps``/``eps2`` ~ U[0, 1] per sample are drawn when not given.
+    ``eps``/``eps2`` ~ U[0, 1] per sample are drawn when not given (from ``generator``, else the global RNG).
     """
     if kind not in PENALTIES:
         raise ConfigError(f"Unknown gradient penalty {kind!r}; choose model.penalty from {', '.join(PENALTIES)}.")
     n = real.shape[0]
     if eps is None:
-        eps = torch.rand(n, device=real.device)
+        eps = torch.rand(n, device=real.device, generator=generator)
     real, fake = real.detach(), fake.detach()
     if kind == "finite_difference":
         if eps2 is None:
-            eps2 = torch.rand(n, device=real.device)
+            eps2 = torch.rand(n, device=real.device, generator=generator)
         x1, x2 = interpolate(real, fake, eps), interpolate(real, fake, eps2)
         slope = (critic(x1) - critic(x2)).float().abs() / (x1 - x2).float().flatten(1).norm(2, dim=1).clamp_min(1e-12)
         return (slope - 1).pow(2).mean()
@@ -112,35 +113,33 @@ class PenaltyPath:
         self.eager: bool | None = None
         self.reason = ""
 
-    def __call__(self, module: torch.nn.Module, critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
-                 fake: torch.Tensor, kind: str = "two_sided", scaler=None) -> torch.Tensor:
-        if kind == "finite_difference" or not is_compiled(module):  # no double backward, or nothing compiled
-            return gradient_penalty(critic, real, fake, kind, scaler=scaler)
+    def __call__(self, module: torch.nn.Module, penalty: Callable[..., torch.Tensor]) -> torch.Tensor:
+        """``penalty(generator=None)``: the penalty through the critic ``module`` (``gradient_penalty`` with
+        its batch bound; the check passes a private ``generator`` for the interpolation points)."""
+        if not is_compiled(module):
+            return penalty()
         if self.eager is None:
-            self.eager, self.reason = self._check(module, critic, real, fake, kind)
+            self.eager, self.reason = self._check(module, penalty)
             if self.eager:
                 logging.getLogger("genzoo").warning(
                     "model.compile: the gradient penalty's double backward %s through the compiled critic, so the "
                     "penalty runs the critic eager (its other passes stay compiled).", self.reason)
         if self.eager:
             with torch.compiler.set_stance("force_eager"):
-                return gradient_penalty(critic, real, fake, kind, scaler=scaler)
-        return gradient_penalty(critic, real, fake, kind, scaler=scaler)
+                return penalty()
+        return penalty()
 
     @staticmethod
-    def _check(module: torch.nn.Module, critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
-               fake: torch.Tensor, kind: str) -> tuple[bool, str]:
-        """(run eager?, why): the penalty's parameter gradients, compiled against eager, in fp32; the
-        critic's buffers are put back afterwards and the check draws nothing from the global RNG."""
+    def _check(module: torch.nn.Module, penalty: Callable[..., torch.Tensor]) -> tuple[bool, str]:
+        """(run eager?, why): the penalty's parameter gradients, compiled against eager, without autocast;
+        the critic's buffers are put back afterwards and the check draws nothing from the global RNG."""
         params = [p for p in module.parameters() if p.requires_grad]
         buffers = [(b, b.detach().clone()) for b in module.buffers()]
-        g = torch.Generator(device=real.device).manual_seed(0)
-        eps = torch.rand(real.shape[0], generator=g, device=real.device)
-        real, fake = real.detach().float(), fake.detach().float()
+        device = params[0].device if params else torch.device("cpu")
 
         def grads() -> list[torch.Tensor]:
-            with torch.autocast(real.device.type, enabled=False):
-                gp = gradient_penalty(critic, real, fake, kind, eps=eps)
+            with torch.autocast(device.type, enabled=False):
+                gp = penalty(generator=torch.Generator(device=device).manual_seed(0))  # the same points both times
                 out = torch.autograd.grad(gp, params, allow_unused=True)
             for b, saved in buffers:
                 b.copy_(saved)

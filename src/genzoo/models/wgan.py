@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from genzoo.errors import ConfigError
-from genzoo.losses import PENALTIES
+from genzoo.losses import PENALTIES, gradient_penalty
 from genzoo.losses.wasserstein import PenaltyPath
 from genzoo.models.gan import GAN
 
@@ -61,7 +61,9 @@ class WGANGP(GAN):
         out = super().discriminator_loss(real, fake, y)
         # conditional critics: the gradient w.r.t. x at fixed class y (x_hat keeps its pair's label)
         critic = self.discriminator if y is None else (lambda x: self.discriminator(x, y))
-        gp = self.penalty_path(self.discriminator, critic, real, fake, self.penalty, scaler=self._grad_scaler())
+        scaler = self._grad_scaler()
+        gp = self.penalty_path(self.discriminator, lambda **draw: gradient_penalty(critic, real, fake, self.penalty,
+                                                                                 scaler=scaler, **draw))
         out["penalty"] = gp.detach()
         out["loss/d"] = out["loss/d"] + self.penalty_weight * gp
         return out
