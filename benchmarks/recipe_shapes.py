@@ -112,13 +112,15 @@ def child(recipe: str, data_dir: Path, device: str, steps: int, threads: int, ex
                 if pl_module.model_step > len(self.ends):
                     self._sync()
                     self.ends.append(time.perf_counter())
+                    self.peak_kb = _proc_status_kb("VmHWM")
                     self.batches.append(self.n)
                     self.n = 0
 
         probe = Probe()
-        trainer = build_trainer(cfg, model, [*instantiate_group(cfg.get("callbacks")), probe], [])
+        # first: its step end is read before any other callback's work at that step (the end-of-run checkpoint, plots)
+        trainer = build_trainer(cfg, model, [probe, *instantiate_group(cfg.get("callbacks"))], [])
         trainer.fit(model, datamodule=dm)
-        peak_kb = _proc_status_kb("VmHWM")
+        peak_kb = probe.peak_kb  # at the end of the last model step, before the end-of-run callbacks
     assert model.model_step == steps, (recipe, model.model_step)
     ends = [probe.start, *probe.ends]
     row = {
