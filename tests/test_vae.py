@@ -385,8 +385,8 @@ def test_vae_ddp_two_cpu_processes(tmp_path, model):
     held-out bounds over their shares of the split; the CVAE's sample metric gathers labels too."""
     from conftest import run_cli
 
-    r = run_cli("debug=quick", *vae_fast(f"model={model}"), "trainer.max_steps=6", "trainer.devices=2",
-                "trainer.accelerator=cpu", "metrics.num_samples=100", "model.iw_samples_train=10",
+    r = run_cli("debug=quick", *vae_fast(f"model={model}", "metrics.num_samples=100"), "trainer.max_steps=6",
+                "trainer.devices=2", "trainer.accelerator=cpu", "model.iw_samples_train=10",
                 cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     (run,) = sorted((tmp_path / "outputs" / "train" / "runs").glob("*"))
