@@ -219,7 +219,6 @@ class GAN(GenerativeModule):
             metrics = {**d_out, **g_out}
         self.log_step({k: v.detach() for k, v in metrics.items()})
 
-
     def critic_net(self) -> nn.Module:
         return self.discriminator
 
