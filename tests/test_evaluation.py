@@ -13,10 +13,6 @@ QUICK = ["logger=csv", "callbacks.rich_progress_bar=null", "trainer.enable_progr
          "net.generator.width=8", "net.discriminator.width=8", "metrics.num_samples=200"]
 
 
-def script(name, *args, cwd, timeout=300):
-    return run_script(name, *args, cwd=cwd, timeout=timeout)
-
-
 @pytest.fixture(scope="module")
 def trained_run(tiny_run, tmp_path_factory):
     """A copy of the session's tiny GAN run (4 model steps; eval writes its JSON beside the checkpoint)."""
@@ -27,7 +23,7 @@ def trained_run(tiny_run, tmp_path_factory):
 @pytest.mark.cli
 def test_eval_scores_a_checkpoint_and_writes_json_beside_it(trained_run):
     cwd, ckpt = trained_run
-    r = script("eval.py", f"ckpt_path={ckpt}", "metrics.num_samples=300", cwd=cwd)
+    r = run_script("eval.py", f"ckpt_path={ckpt}", "metrics.num_samples=300", cwd=cwd)
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(ckpt.with_suffix(".eval.json").read_text())
     assert out["model_step"] == 4 and out["protocol"] == {"extractor": "classifier", "num_samples": 300, "split": "train"}
@@ -50,7 +46,7 @@ def test_eval_scores_a_checkpoint_and_writes_json_beside_it(trained_run):
 @pytest.mark.cli
 def test_sample_writes_random_fixed_and_interpolation_grids(trained_run):
     cwd, ckpt = trained_run
-    r = script("sample.py", f"ckpt_path={ckpt}", "interpolation.pairs=3", "interpolation.steps=5", cwd=cwd)
+    r = run_script("sample.py", f"ckpt_path={ckpt}", "interpolation.pairs=3", "interpolation.steps=5", cwd=cwd)
     assert r.returncode == 0, r.stderr[-3000:]
     (out,) = sorted((cwd / "outputs" / "sample" / "runs").glob("*"))
     cell = 16 + 1
@@ -96,7 +92,7 @@ def test_tiny_multirun_then_compare_builds_table_and_plots(tmp_path):
                 "loss=minimax,nonsaturating", "seed=0,1", cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     (sweep,) = sorted((tmp_path / "outputs" / "train" / "multiruns").glob("*"))
-    c = script("compare.py", str(sweep), cwd=tmp_path)
+    c = run_script("compare.py", str(sweep), cwd=tmp_path)
     assert c.returncode == 0, c.stderr[-3000:]
     md = (sweep / "comparison" / "comparison.md").read_text()
     rows = [line for line in md.splitlines() if line.startswith("| loss=")]
