@@ -98,6 +98,36 @@ def test_bad_text_inputs_are_explained(tmp_path):
         Text(binarize="static")
 
 
+
+def test_characters_outside_the_charset_are_counted_warned_about_and_refused_when_most_are(tmp_path):
+    """The share dropped is counted by hand (spaces not counted, after lower-casing): 1 in 20 or fewer passes
+    silently, more warns once naming the share and data.charset, more than half is refused."""
+    import warnings
+
+    from genzoo.data import Text
+    from genzoo.data.text import outside_charset
+
+    assert outside_charset("ab c_ _", "abc") == (2 / 5, ["_"])
+    # 'abcd' x 19 + '#': 1 of 77 non-space characters outside (1.3%): no warning
+    quiet = (("abcd " * 19) + "#\n") * 20
+    # 'ab' + 'x' per word: 1 in 3 outside (33%): a warning; and 'xyz': all of it (100%): refused
+    some, most = "abx abx abx abx\n" * 40, "xyz xyz ab\n" * 40
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dm = Text(path=str(corpus(tmp_path, quiet)), charset="abcd ", seq_len=8, min_letter_share=0, batch_size=2)
+        assert "#" not in "".join(dm.texts("train"))
+    with pytest.warns(UserWarning) as said:
+        dm = Text(path=str(corpus(tmp_path, some)), charset="ab ", seq_len=8, batch_size=2)
+        dm.windows()
+    assert len(said) == 1 and "33% of the characters" in str(said[0].message)
+    assert "data.charset" in str(said[0].message) and "'x'" in str(said[0].message)
+    assert set("".join(dm.texts("train"))) == set("ab ")
+    with pytest.raises(ConfigError, match=r"75% of the characters of data.path=.*corpus.txt .* outside data.charset "
+                                          r"\(most often 'x', 'y', 'z'\): training would see little"):
+        Text(path=str(corpus(tmp_path, most)), charset="ab ", seq_len=8, batch_size=2).windows()
+    # upper-case letters are not dropped when the text is lower-cased first (the default)
+    assert outside_charset("ABC abc".lower(), "abc ")[0] == 0.0
+
 # --- the n-gram metric -----------------------------------------------------------------------------------
 def test_ngram_js_against_a_hand_computation():
     from genzoo.metrics.text import js_divergence, ngram_counts, text_metrics

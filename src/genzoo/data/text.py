@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import warnings
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,6 +30,9 @@ from genzoo.errors import ConfigError, DatasetNotFoundError
 
 #: the default character set: lower-case letters, digits, space and common punctuation (48 characters)
 DEFAULT_CHARSET = "abcdefghijklmnopqrstuvwxyz0123456789 .,;:'\"()-!?"
+#: a share of a corpus's characters outside ``data.charset`` above which the run is refused (training would see
+#: little but the spaces left), and above which one warning says what was dropped
+REFUSE_OUTSIDE_SHARE, WARN_OUTSIDE_SHARE = 0.5, 0.05
 #: typographic characters mapped to the plain ones before the character set is applied
 _PLAIN = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-",
                         "\u2026": "...", "\t": " "})
@@ -49,6 +54,12 @@ def clean_corpus(text: str, charset: str | None = DEFAULT_CHARSET, lowercase: bo
     of dashes) are dropped; the text is lower-cased (``lowercase``); characters outside ``charset``
     (None: keep every character) are removed; every run of white space becomes one space.
     """
+    return in_charset(prose_lines(text, lowercase, min_letter_share), charset)
+
+
+def prose_lines(text: str, lowercase: bool = True, min_letter_share: float = 0.6) -> str:
+    """``clean_corpus`` up to the character set: plain quotes and dashes, no accents, the lines of prose
+    (at least ``min_letter_share`` letters), lower-cased (``lowercase``), joined by spaces."""
     text = unicodedata.normalize("NFKD", text.translate(_PLAIN))
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     kept = []
@@ -57,12 +68,23 @@ def clean_corpus(text: str, charset: str | None = DEFAULT_CHARSET, lowercase: bo
         if visible and sum(ch.isalpha() for ch in visible) >= min_letter_share * len(visible):
             kept.append(line)
     text = " ".join(kept)
-    if lowercase:
-        text = text.lower()
+    return text.lower() if lowercase else text
+
+
+def in_charset(text: str, charset: str | None) -> str:
+    """``text`` without the characters outside ``charset`` (None: all kept), white space runs as one space."""
     if charset is not None:
         allowed = set(charset)
         text = "".join(ch if ch in allowed else " " if ch.isspace() else "" for ch in text)
     return re.sub(r"\s+", " ", text).strip()
+
+
+def outside_charset(text: str, charset: str) -> tuple[float, list[str]]:
+    """The share of ``text``'s non-space characters that are not in ``charset``, and the most frequent of
+    those (up to five, most frequent first)."""
+    visible = [ch for ch in text if not ch.isspace()]
+    dropped = Counter(ch for ch in visible if ch not in set(charset))
+    return (sum(dropped.values()) / len(visible) if visible else 0.0), [ch for ch, _ in dropped.most_common(5)]
 
 
 class OneHotText(Dataset):
@@ -145,7 +167,25 @@ class Text(GenDataModule):
             except UnicodeDecodeError as e:
                 raise DatasetNotFoundError(f"data.path={self.path} is not UTF-8 text ({e.reason} at byte {e.start}); "
                                            "convert it to UTF-8.") from None
-        return clean_corpus(raw, self.charset, self.lowercase, self.min_letter_share)
+        prose = prose_lines(raw, self.lowercase, self.min_letter_share)
+        if self.charset is not None:
+            self.check_charset(prose)
+        return in_charset(prose, self.charset)
+
+    def check_charset(self, prose: str) -> float:
+        """Refuse a corpus mostly outside ``charset`` (more than ``REFUSE_OUTSIDE_SHARE`` of its non-space
+        characters), warn once for one partly outside it (more than ``WARN_OUTSIDE_SHARE``); the share dropped."""
+        share, most = outside_charset(prose, self.charset)
+        if share <= WARN_OUTSIDE_SHARE:
+            return share
+        where = "the embedded corpus" if self.path is None else f"data.path={self.path}"
+        what = (f"{share:.0%} of the characters of {where} ({'lower-cased, ' if self.lowercase else ''}spaces not "
+                f"counted) are outside data.charset (most often {', '.join(map(repr, most))})")
+        if share > REFUSE_OUTSIDE_SHARE:
+            raise ConfigError(f"{what}: training would see little but the spaces left. Give a data.charset that holds "
+                              "the text's characters (data.charset=null keeps every character), or another text.")
+        warnings.warn(f"{what} and were dropped; data.charset=null keeps every character.", stacklevel=2)
+        return share
 
     @property
     def vocab(self) -> str:
