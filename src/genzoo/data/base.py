@@ -421,10 +421,12 @@ class GenDataModule(pl.LightningDataModule):
         if self.train_set is None:
             self.train_set = self._built("train")
             if len(self.train_set) < self.batch_size:
-                raise ConfigError(
-                    f"{type(self).__name__} has {len(self.train_set)} samples, fewer than one batch "
-                    f"(data.batch_size={self.batch_size}). Lower data.batch_size or add data."
-                )
+                f, n = getattr(self, "held_out_fraction", None), len(self.train_set)
+                held = "" if f is None else (f" ({len(self.dataset('test'))} of its {n + len(self.dataset('test'))} are "
+                                             f"held out for evaluation: data.held_out_fraction={f})")
+                raise ConfigError(f"{type(self).__name__} has {n} training samples{held}, fewer than one batch "
+                                  f"(data.batch_size={self.batch_size}). Lower data.batch_size"
+                                  f"{' or data.held_out_fraction' if f is not None else ''}, or add data.")
 
     def dataset(self, split: str = "train") -> Dataset:
         """The training set, or the held-out set (built on first use)."""
