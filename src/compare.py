@@ -5,7 +5,7 @@
 Each job folder holds ``.hydra/overrides.yaml`` and ``csv/metrics.csv``. Jobs whose overrides differ
 only in ``seed`` form one configuration. Writes ``comparison.md`` and ``comparison.csv`` (final value
 of every metric per configuration, mean +- std over seeds) and ``<metric>.png`` (each metric against
-generator steps, one line per configuration: mean over seeds, band = std).
+the model step, one line with a marker per logged step per configuration: mean over seeds, band = std).
 
 ``--wandb [[ENTITY/]PROJECT]`` also saves the comparison as a W&B Report over the W&B runs of those
 job folders (a Hydra multirun's jobs, or the single runs a ``wandb agent`` started): one line plot per
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import csv
 import re
-import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -30,61 +29,27 @@ import yaml
 from genzoo.callbacks.images import save_figure
 from genzoo.checkpoints import atomic_write
 from genzoo.errors import ConfigError, exit_on_user_error
-from genzoo.logging_utils import configuration_label, experiment_overrides
-
-SKIP = {"epoch", "step", "model_step", "g_step"}  # g_step: the x-axis of runs before the rename
+from genzoo.logging_utils import configuration_label
+from genzoo.reports.figures import metric_figure
+from genzoo.reports.runs import configuration_of, fmt, has_csv, mean_std, metric_series, sweep_jobs
 
 
 def find_jobs(roots: list[Path]) -> list[Path]:
-    jobs = []
-    for root in roots:
-        if not root.exists():
-            raise ConfigError(f"{root} does not exist (give a multirun folder, e.g. outputs/train/multiruns/<time>)")
-        for ov in sorted(root.rglob(".hydra/overrides.yaml")):
-            job = ov.parent.parent
-            if (job / "csv" / "metrics.csv").is_file():
-                jobs.append(job)
+    """The job folders under ``roots`` that logged metrics to CSV."""
+    jobs = [job for job in sweep_jobs(roots) if has_csv(job)]
     if not jobs:
         raise ConfigError(f"no job folders with .hydra/overrides.yaml and csv/metrics.csv under {', '.join(map(str, roots))}: "
                           "give the folder of a finished multirun or run")
     return jobs
 
 
-def overrides_of(job: Path) -> tuple[frozenset[str], str]:
-    """A job's experiment overrides (all but its seed and where it writes) and its seed."""
-    overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
-    seed = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith("seed=")), "0")
-    return frozenset(experiment_overrides(overrides)), seed
-
-
-def read_series(job: Path) -> dict[str, list[tuple[float, float]]]:
-    series: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    with open(job / "csv" / "metrics.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            g = row.get("model_step") or row.get("g_step")
-            if not g:
-                continue
-            for k, v in row.items():
-                if k not in SKIP and v not in ("", None):
-                    series[k].append((float(g), float(v)))
-    return series
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
-def fmt(m: float, s: float) -> str:
-    return f"{m:.4g} ± {s:.2g}"
-
-
 def compare(roots: list[Path], out: Path) -> dict:
     runs: dict[str, dict[str, dict[str, list[tuple[float, float]]]]] = defaultdict(dict)
-    jobs = [(job, *overrides_of(job)) for job in find_jobs(roots)]
+    jobs = [(job, *configuration_of(job)) for job in find_jobs(roots)]
     common = frozenset.intersection(*(o for _, o, _ in jobs))  # shown once, not in every label
     for job, overrides, seed in jobs:
         label = " ".join(sorted(overrides - common)) or "(defaults)"
-        runs[label][f"{job}#{seed}"] = read_series(job)
+        runs[label][f"{job}#{seed}"] = metric_series(job)
     metrics = sorted({m for by_seed in runs.values() for s in by_seed.values() for m in s})
     out.mkdir(parents=True, exist_ok=True)
     table = {}
@@ -111,30 +76,10 @@ def compare(roots: list[Path], out: Path) -> dict:
 
 
 def plot_metric(metric: str, runs, out: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    for label, by_seed in runs.items():
-        per_step: dict[float, list[float]] = defaultdict(list)
-        for s in by_seed.values():
-            for g, v in s.get(metric, []):
-                per_step[g].append(v)
-        if not per_step:
-            continue
-        steps = sorted(per_step)
-        mean = [statistics.fmean(per_step[g]) for g in steps]
-        std = [statistics.stdev(per_step[g]) if len(per_step[g]) > 1 else 0.0 for g in steps]
-        ax.plot(steps, mean, label=label, lw=1.2)
-        ax.fill_between(steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)], alpha=0.2)
-    ax.set_xlabel("generator step")
-    ax.set_title(metric)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    """``<metric>.png``: the metric against the model step, one line (with markers) per configuration."""
+    curves = {label: [s[metric] for s in by_seed.values() if s.get(metric)] for label, by_seed in runs.items()}
     path = out / (re.sub(r"[^A-Za-z0-9_.-]+", "_", metric).strip("_") + ".png")
-    save_figure(fig, path)
+    save_figure(metric_figure(metric, curves), path)
     return path
 
 
@@ -164,7 +109,7 @@ def wandb_runs(job: Path) -> dict[str, set[str]]:
 def report_plan(roots: list[Path], project: str | None = None, entity: str | None = None) -> dict:
     """What the report shows, from the job folders alone: the runs (ids), their project, the grouping
     key, the swept overrides (columns), the metrics (line plots) and the media keys."""
-    jobs = [(job, *overrides_of(job)) for job in find_jobs(roots)]
+    jobs = [(job, *configuration_of(job)) for job in find_jobs(roots)]
     run_ids: list[str] = []
     media: set[str] = set()
     projects, entities = set(), set()
@@ -194,7 +139,7 @@ def report_plan(roots: list[Path], project: str | None = None, entity: str | Non
         hydra = yaml.safe_load((job / ".hydra" / "hydra.yaml").read_text()) or {}
         groups.update(((hydra.get("hydra") or {}).get("runtime") or {}).get("choices") or {})
     columns = {k: (f"config.run.choices.{k}" if k in groups else f"config.{k}") for k in varying}
-    metrics = sorted({m for job, _, _ in jobs for m in read_series(job)})
+    metrics = sorted({m for job, _, _ in jobs for m in metric_series(job)})
     labels = sorted({configuration_label(sorted(ov)) for _, ov, _ in jobs})
     return {"project": project, "entity": entity or "", "run_ids": sorted(set(run_ids)), "group_by": GROUP_BY,
             "configurations": labels, "columns": columns, "metrics": metrics, "media": sorted(media),

@@ -412,7 +412,7 @@ def test_catalogue_of_bad_inputs_gives_one_clear_line_each(tmp_path, a_checkpoin
     pics.mkdir()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(pics / "one.png")
     good = str(a_checkpoint)
-    T, E, S, R = "train.py", "eval.py", "sample.py", "sweeps/"
+    T, E, S, R = "train.py", "eval.py", "sample.py", "src/genzoo/reports/"
     cases = [  # (script, args, what the message must name)
         (T, ["data.batch_size=0"], "data.batch_size"),
         (T, ["data.batch_size=-3"], "data.batch_size"),
@@ -465,13 +465,13 @@ def test_catalogue_of_bad_inputs_gives_one_clear_line_each(tmp_path, a_checkpoin
         (S, [f"ckpt_path={good}", "num_samples=0"], "num_samples"),
         (S, [f"ckpt_path={files['zip'][0]}"], "evil_zip.ckpt"),
         # the sweeps' report scripts: a folder that is not there, one with no runs, a checkpoint that is not there
-        (R + "c6_report.py", [f"{tmp_path}/no_sweep"], "no_sweep"),
-        (R + "c16_report.py", [str(pics)], str(pics)),
-        (R + "c17_report.py", [str(pics), f"{tmp_path}/no_sweep"], "no_sweep"),
-        (R + "c19_report.py", [f"{tmp_path}/no_sweep"], "no_sweep"),
-        (R + "c26_report.py", [str(pics)], str(pics)),
-        (R + "plot_c5.py", [str(pics)], str(pics)),
-        (R + "c22_completions.py", [f"{tmp_path}/missing.ckpt"], "missing.ckpt"),
+        (R + "c6.py", [f"{tmp_path}/no_sweep"], "no_sweep"),
+        (R + "c16.py", [str(pics)], str(pics)),
+        (R + "c17.py", [str(pics), f"{tmp_path}/no_sweep"], "no_sweep"),
+        (R + "c19.py", [f"{tmp_path}/no_sweep"], "no_sweep"),
+        (R + "c26.py", [str(pics)], str(pics)),
+        (R + "c5.py", [str(pics)], str(pics)),
+        (R + "c22.py", [f"{tmp_path}/missing.ckpt"], "missing.ckpt"),
     ]
     before = snapshot(tmp_path)
 

@@ -1,6 +1,6 @@
 """C22 in numbers: are PixelCNN completions of half- and three-quarter-hidden digits still the digit?
 
-    python sweeps/c22_completions.py outputs/train/runs/<pixelcnn run>/checkpoints/last.ckpt [--n 100] [--out sweeps/results]
+    python -m genzoo.reports.c22 outputs/train/runs/<pixelcnn run>/checkpoints/last.ckpt [--n 100] [--out results]
 
 Completes the first ``--n`` held-out images of the run's data with their lower half / three quarters
 hidden (each fraction of ``model.completion_fractions``), once each, and reports the share the
@@ -11,23 +11,19 @@ the originals and on the visible part alone (the hidden rows set to background).
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from report_utils import run_report  # noqa: E402
+from genzoo.reports.cli import parser, run_report
 
 
-def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("ckpt", type=Path)
+def main(argv: list[str] | None = None) -> None:
+    p = parser(__doc__)
+    p.add_argument("ckpt", type=Path, help="last.ckpt of a model=pixelcnn run")
     p.add_argument("--n", type=int, default=100)
-    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args()
+    args = p.parse_args(argv)
 
     from genzoo.callbacks import save_grid
     from genzoo.evaluation import load_run

@@ -1,6 +1,6 @@
 """The C5 figure: what forward and reverse KL do to a model of a two-mode target.
 
-    python sweeps/plot_c5.py outputs/c5_kl_directions/multiruns/<time> [--seed 0] [--out sweeps/results]
+    python -m genzoo.reports.c5 outputs/c5_kl_directions/multiruns/<time> [--seed 0] [--out results]
 
 Top row: the Gaussian model fitted by the exact divergences (``genzoo.theory.fit_gaussian_kl``,
 no critic). Below, for each generator of the ``c5_kl_directions`` sweep, the final samples of the
@@ -10,14 +10,13 @@ f-GAN runs with ``loss=kl`` (forward) and ``loss=reverse_kl``, of one seed. Writ
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from report_utils import no_runs, overrides_of, run_report, sweep_jobs  # noqa: E402
+from genzoo.reports.cli import parser, run_report
+from genzoo.reports.figures import pyplot, save_figure_and_say
+from genzoo.reports.runs import no_runs, overrides_of, sweep_jobs
 
 
 def sweep_runs(root: Path, seed: int) -> dict[tuple[str, str], Path]:
@@ -31,17 +30,16 @@ def sweep_runs(root: Path, seed: int) -> dict[tuple[str, str], Path]:
     return runs
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     from genzoo.data.toy2d import Toy2DDistribution
     from genzoo.evaluation import load_run
     from genzoo.metrics import toy2d_metrics
     from genzoo.theory import fit_gaussian_kl
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("multirun", type=Path)
+    ap = parser(__doc__)
+    ap.add_argument("multirun", type=Path, help="the c5_kl_directions sweep's multirun folder")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=Path("sweeps/results"))
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     runs = sweep_runs(args.multirun, args.seed)
     if not runs:
         no_runs(f"no finished c5_kl_directions runs of seed {args.seed} under {args.multirun}")
@@ -60,11 +58,7 @@ def main() -> None:
         if panel:
             rows.append((label, panel))
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(len(rows), 2, figsize=(7, 3.2 * len(rows)), dpi=100, squeeze=False)
     for (label, panel), ax_row in zip(rows, axes):
         for ax, name in zip(ax_row, ("forward", "reverse")):
@@ -78,11 +72,8 @@ def main() -> None:
             ax.set_xlim(-4, 4)
             ax.set_ylim(-2.5, 2.5)
             ax.set_aspect("equal")
-    fig.tight_layout()
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "c5_kl_directions.png"
-    fig.savefig(path)
-    print(path)
+    save_figure_and_say(fig, args.out / "c5_kl_directions.png")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The C16 architecture table and figure: which method trains which hard architecture.
 
-    python sweeps/c16_report.py outputs/c16_architectures/multiruns/<time> [<time> ...] [--out sweeps/results]
+    python -m genzoo.reports.c16 outputs/c16_architectures/multiruns/<time> [<time> ...] [--out results]
 
 For each finished run of the ``c16_architectures`` sweep (architecture x method x seed on digits; one or
 more multirun folders, e.g. a sweep split over two processes), its final classifier FID and effective
@@ -17,22 +17,14 @@ every threshold, as the paper counts architectures over an Inception-score thres
 from __future__ import annotations
 
 import math
-import statistics
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-from report_utils import (  # noqa: E402
-    full_length_runs,
-    pyplot,
-    report_parser,
-    run_report,
-    save_figure_and_say,
-)
+from genzoo.reports.cli import report_parser, run_report
+from genzoo.reports.figures import pyplot, save_figure_and_say
+from genzoo.reports.runs import fmt_values, full_length_runs
 
 SETTINGS = {  # net= option -> the WGAN-GP paper's name of the setting (Figure 2)
     "dcgan": "DCGAN (baseline)",
@@ -76,8 +68,8 @@ def class_anchors(n: int = 2000, seed: int = 0) -> dict[int, float]:
     return out
 
 
-def main() -> None:
-    args = report_parser().parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = report_parser(__doc__).parse_args(argv)
     plt = pyplot()
 
     def describe(s: dict[str, str], final: dict[str, float]) -> dict | None:
@@ -97,10 +89,7 @@ def main() -> None:
         return sorted((r for r in runs if (r["net"], r["model"]) == (net, model)), key=lambda r: r["seed"])
 
     def ms(values):
-        values = [v for v in values if not math.isnan(v)]
-        if not values:
-            return "n/a"
-        return f"{statistics.fmean(values):.3g} ± {statistics.stdev(values) if len(values) > 1 else 0:.2g}"
+        return fmt_values(values, skip_nan=True)
 
     lines = [f"Digits (16 px), {length} generator steps, each method with its paper's optimiser and critic steps "
              "(GAN and LSGAN: Adam 2e-4, 1 D step; WGAN: RMSProp 5e-5, 5 critic steps, clipping 0.01; WGAN-GP: Adam 1e-4 "

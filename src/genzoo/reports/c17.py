@@ -1,51 +1,41 @@
 """The C17 table and figure: WGAN-GP against the non-saturating GAN on character sequences.
 
-    python sweeps/c17_report.py outputs/c17_text/multiruns/<time> [--out sweeps/results]
+    python -m genzoo.reports.c17 outputs/c17_text/multiruns/<time> [--out results]
 
 For each run of the ``c17_text`` sweep (or any run folders with ``data=text``), its n-gram JS curves
 (from its CSV) and its final samples. Writes ``c17_text.md`` (final JS per n, share of distinct
-samples, steps, a few samples per run) and ``c17_text.png`` (JS against generator steps for n = 1..4,
+samples, steps, a few samples per run) and ``c17_text.png`` (JS against model steps for n = 1..4,
 a line per run). The floor: 1,000 training sequences of real text scored the same way against the
 held-out ones (finite samples score above 0 even when the distributions are the same).
 """
 
 from __future__ import annotations
 
-import csv
-import sys
+import re
 from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from report_utils import (  # noqa: E402
-    no_runs,
-    pyplot,
-    report_parser,
-    run_report,
-    save_figure_and_say,
-    sweep_jobs,
-)
+from genzoo.reports.cli import report_parser, run_report
+from genzoo.reports.figures import STEP_LABEL, pyplot, save_figure_and_say
+from genzoo.reports.runs import has_csv, metric_series, no_runs, sweep_jobs
 
 ORDERS = (1, 2, 3, 4)
+NGRAM = re.compile(r"^(?P<prefix>ngram/.+)/(?:js(?P<n>\d+)|unique)$")  # ngram/1k/js2, ngram/1k/unique
 
 
-def curves(run: Path) -> tuple[str, dict[int, list[tuple[int, float]]], float | None]:
+def curves(job: Path) -> tuple[str, dict[int, list[tuple[int, float]]], float | None]:
     """(metric prefix, n -> [(model step, JS)], last share of distinct samples) of a run's CSV."""
     out: dict[int, list[tuple[int, float]]] = {n: [] for n in ORDERS}
     prefix, unique = "", None
-    with open(run / "csv" / "metrics.csv") as f:
-        for row in csv.DictReader(f):
-            for k, v in row.items():
-                if k.startswith("ngram/") and v not in ("", None):
-                    prefix = k.rsplit("/", 1)[0]
-                    name = k.rsplit("/", 1)[1]
-                    if name.startswith("js") and not k.endswith("/raw"):
-                        out[int(name[2:])].append((int(float(row["model_step"])), float(v)))
-                    elif name == "unique":
-                        unique = float(v)
-    for n in ORDERS:  # a resumed run may log a step twice: keep the last value of each step
-        out[n] = sorted(dict(out[n]).items())
+    for k, series in metric_series(job).items():
+        if (m := NGRAM.match(k)) is None:
+            continue
+        prefix = m["prefix"]
+        if m["n"] is None:
+            unique = series[-1][1]
+        elif int(m["n"]) in out:
+            out[int(m["n"])] = [(int(step), v) for step, v in series]
     return prefix, out, unique
 
 
@@ -54,10 +44,10 @@ def label_of(run: Path) -> str:
     return f"{cfg['model']['name']} (seed {cfg['seed']})"
 
 
-def main() -> None:
-    p = report_parser()
+def main(argv: list[str] | None = None) -> None:
+    p = report_parser(__doc__)
     p.add_argument("--samples", type=int, default=6, help="samples per run shown in the table")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     plt = pyplot()
 
     from genzoo.callbacks import read_text_samples
@@ -66,7 +56,7 @@ def main() -> None:
 
     runs = []
     for job in sweep_jobs(args.roots):
-        if not (job / "csv").is_dir():
+        if not has_csv(job):
             continue
         prefix, js, unique = curves(job)
         if js[1]:
@@ -99,7 +89,7 @@ def main() -> None:
             ax.plot(*zip(*r["js"][n]), marker=".", lw=1, label=r["label"])
         ax.axhline(floor[f"real/js{n}"], ls="--", c="grey", lw=1, label="real text")
         ax.set_title(f"JS, {n}-grams")
-        ax.set_xlabel("generator step")
+        ax.set_xlabel(STEP_LABEL)
         ax.set_ylim(0, 1.02)
     axes[0].legend(fontsize=8)
     save_figure_and_say(fig, args.out / "c17_text.png", md)

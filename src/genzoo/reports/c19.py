@@ -1,6 +1,6 @@
 """The C19 ablation table and figure: what the cycle term does for unpaired translation.
 
-    python sweeps/c19_report.py outputs/c19_cycle_ablation/multiruns/<time> [--out sweeps/results]
+    python -m genzoo.reports.c19 outputs/c19_cycle_ablation/multiruns/<time> [--out results]
 
 For each run of the ``c19_cycle_ablation`` sweep, its final label preservation and FID per direction
 (from its CSV). Writes ``c19_ablation.md`` (per run, then mean and standard deviation over seeds per
@@ -11,36 +11,23 @@ seed 0's translations of the same held-out digits under each objective, both dir
 from __future__ import annotations
 
 import statistics
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from report_utils import (  # noqa: E402
-    final_csv_metrics,
-    no_runs,
-    overrides_of,
-    pyplot,
-    report_parser,
-    run_report,
-    save_figure_and_say,
-    show_grid,
-    sweep_jobs,
-)
+from genzoo.reports.cli import report_parser, run_report
+from genzoo.reports.figures import pyplot, save_figure_and_say, show_grid
+from genzoo.reports.runs import final_metrics, mean_std, no_runs, overrides_of, sweep_jobs
 
 ORDER = ["no_cycle", "cycle", "cycle_identity"]
 DIRECTIONS = ("AtoB", "BtoA")
-
 
 
 def pick(metrics: dict[str, float], prefix: str, direction: str) -> float:
     return next((v for k, v in metrics.items() if k.startswith(prefix) and k.endswith("/" + direction)), float("nan"))
 
 
-def main() -> None:
-    p = report_parser(several=False)
-    args = p.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = report_parser(__doc__, several=False).parse_args(argv)
 
     from genzoo.evaluation import load_run
     from genzoo.sampling import source_images
@@ -50,7 +37,7 @@ def main() -> None:
         o = overrides_of(run)
         if "+cycle" not in o or not (run / "checkpoints" / "last.ckpt").is_file():  # another sweep's, or unfinished
             continue
-        m = final_csv_metrics(run)
+        m = final_metrics(run)
         row = {"objective": o["+cycle"], "seed": int(o.get("seed", 0)), "model_steps": int(m.get("model_step", 0))}
         for d in DIRECTIONS:
             row[f"label_preservation {d}"] = pick(m, "label_preservation/", d)
@@ -78,9 +65,8 @@ def main() -> None:
         mine = [r for r in rows if r["objective"] == name]
         cells = []
         for k in keys[1:]:
-            vals = [r[k] for r in mine]
-            sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
-            cells.append(f"{statistics.mean(vals):.3g} ({sd:.2g})")
+            mean, sd = mean_std(r[k] for r in mine)
+            cells.append(f"{mean:.3g} ({sd:.2g})")
         lines.append(f"| {name} | {len(mine)} | " + " | ".join(cells) + " |")
     (args.out / "c19_ablation.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

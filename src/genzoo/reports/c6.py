@@ -1,6 +1,6 @@
 """The C6 table and figure: how the balance between D and G breaks, and what mode collapse looks like.
 
-    python sweeps/c6_report.py outputs/c6_balance/multiruns/<time> [<time> ...] [--out sweeps/results]
+    python -m genzoo.reports.c6 outputs/c6_balance/multiruns/<time> [<time> ...] [--out results]
 
 (several multirun folders: a sweep split over processes, e.g. one per ``data.name``)
 
@@ -13,18 +13,10 @@ high-quality samples per setting (a dot per seed), and seed 0's final samples of
 from __future__ import annotations
 
 import math
-import statistics
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from report_utils import (  # noqa: E402
-    full_length_runs,
-    pyplot,
-    report_parser,
-    run_report,
-    save_figure_and_say,
-)
+from genzoo.reports.cli import report_parser, run_report
+from genzoo.reports.figures import pyplot, save_figure_and_say
+from genzoo.reports.runs import fmt_values, full_length_runs
 
 MODES = {"ring": 8, "grid": 25}
 
@@ -33,8 +25,8 @@ def metric(final: dict[str, float], name: str) -> float:
     return next((v for k, v in final.items() if k.startswith("toy2d/") and k.endswith("/" + name)), float("nan"))
 
 
-def main() -> None:
-    args = report_parser().parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = report_parser(__doc__).parse_args(argv)
     plt = pyplot()
 
     g_lr = 2e-4
@@ -52,9 +44,6 @@ def main() -> None:
     def group(d, k, ratio):
         return [r for r in runs if (r["data"], r["n_critic"], r["ratio"]) == (d, k, ratio)]
 
-    def ms(values):
-        return f"{statistics.fmean(values):.3g} ± {statistics.stdev(values) if len(values) > 1 else 0:.2g}"
-
     lines = [f"Non-saturating GAN on toy2d, {runs[0]['steps']} generator steps, G's learning rate 2e-4 (Adam 0.5, 0.999); "
              "D steps per G step (`model.n_critic`) and D's learning rate / G's swept; mean ± std over seeds. "
              "2,500 samples per run. High quality: share of samples within 3 std of a mode's centre; modes "
@@ -65,8 +54,8 @@ def main() -> None:
              "|---|---|---|---|---|---|---|"]
     for d, k, ratio in settings:
         rs = group(d, k, ratio)
-        lines.append(f"| {d} ({MODES.get(d, '?')} modes) | {k} | {ratio:g} | {len(rs)} | {ms([r['modes'] for r in rs])} | "
-                     f"{ms([r['hq'] for r in rs])} | {ms([r['kl'] for r in rs])} |")
+        cells = " | ".join(fmt_values(r[key] for r in rs) for key in ("modes", "hq", "kl"))
+        lines.append(f"| {d} ({MODES.get(d, '?')} modes) | {k} | {ratio:g} | {len(rs)} | {cells} |")
     lines += ["", "| data | D steps | D lr / G lr | seed | modes covered | high quality | mode KL |",
               "|---|---|---|---|---|---|---|"]
     for r in sorted(runs, key=lambda r: (r["data"] != "ring", r["n_critic"], r["ratio"], r["seed"])):

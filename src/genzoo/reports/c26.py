@@ -1,6 +1,6 @@
 """The C26 table and figure: are VAE samples blurrier than GAN samples, in numbers?
 
-    python sweeps/c26_report.py outputs/c26_vae_vs_gan/multiruns/<time> [--out sweeps/results] [--n 1000]
+    python -m genzoo.reports.c26 outputs/c26_vae_vs_gan/multiruns/<time> [--out results] [--n 1000]
 
 For each run of the ``c26_vae_vs_gan`` sweep: its model steps in the budget and its final FID (from its
 CSV), and the sharpness of ``--n`` samples drawn through the family contract against as many held-out
@@ -11,27 +11,15 @@ the real images'). Writes ``c26_comparison.md`` (per run, and mean per model) an
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from report_utils import (  # noqa: E402
-    final_csv_metrics,
-    no_runs,
-    overrides_of,
-    pyplot,
-    report_parser,
-    run_report,
-    save_figure_and_say,
-    show_grid,
-    sweep_jobs,
-)
+from genzoo.reports.cli import report_parser, run_report
+from genzoo.reports.figures import pyplot, save_figure_and_say, show_grid
+from genzoo.reports.runs import final_metrics, no_runs, overrides_of, sweep_jobs
 
 
-def main() -> None:
-    p = report_parser(several=False)
+def main(argv: list[str] | None = None) -> None:
+    p = report_parser(__doc__, several=False)
     p.add_argument("--n", type=int, default=1000)
-    args = p.parse_args()
+    args = p.parse_args(argv)
 
     from genzoo.evaluation import load_run
     from genzoo.metrics.sharpness import sharpness
@@ -47,7 +35,7 @@ def main() -> None:
         if real is None:
             real = dm.sample_real(args.n, split="test")
         samples, _ = draw_share(model, args.n, seed=0)
-        m = final_csv_metrics(run)
+        m = final_metrics(run)
         fid = next((v for k, v in m.items() if k.startswith("fid/")), float("nan"))
         fid_key = next((k for k in m if k.startswith("fid/")), "fid")
         rows.append({"model": o["+objective"], "seed": int(o.get("seed", 0)), "model_steps": int(model.model_step),

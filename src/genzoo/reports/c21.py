@@ -7,8 +7,8 @@ Train the two on the coloured digits (same net, same steps), then compare their 
         metrics=none hydra.run.dir=outputs/c21/palette
     python src/train.py model=pixelcnn data=colour_mnist5k model.output=gaussian trainer.max_steps=1500 \\
         metrics=none hydra.run.dir=outputs/c21/regression
-    python sweeps/c21_palette.py outputs/c21/palette/checkpoints/last.ckpt \\
-        outputs/c21/regression/checkpoints/last.ckpt [--n 200] [--out sweeps/results]
+    python -m genzoo.reports.c21 outputs/c21/palette/checkpoints/last.ckpt \\
+        outputs/c21/regression/checkpoints/last.ckpt [--n 200] [--out results]
 
 Reports the mean HSV saturation ((max - min) / max of a pixel's RGB; 0 grey, 1 a pure hue) of ``--n``
 samples of each model, of the regression's means (``sample_mode=argmax``: the regressed colour
@@ -19,24 +19,21 @@ samples, regression means.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from report_utils import run_report  # noqa: E402
+from genzoo.errors import ConfigError
+from genzoo.reports.cli import parser, run_report
 
 
-def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("palette_ckpt", type=Path)
-    p.add_argument("regression_ckpt", type=Path)
+def main(argv: list[str] | None = None) -> None:
+    p = parser(__doc__)
+    p.add_argument("palette_ckpt", type=Path, help="last.ckpt of a run with data.palette_size=K")
+    p.add_argument("regression_ckpt", type=Path, help="last.ckpt of a run with model.output=gaussian")
     p.add_argument("--n", type=int, default=200)
-    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args()
+    args = p.parse_args(argv)
 
     from genzoo.callbacks import save_grid
     from genzoo.evaluation import load_run
@@ -45,7 +42,7 @@ def main() -> None:
     _, pdm, palette_model, _ = load_run(str(args.palette_ckpt))
     _, rdm, regression, _ = load_run(str(args.regression_ckpt))
     if palette_model.palette is None or regression.output != "gaussian":
-        sys.exit("c21_palette.py: give a palette run (data.palette_size=K) and then a model.output=gaussian run.")
+        raise ConfigError("give a palette run (data.palette_size=K) and then a model.output=gaussian run")
     gen = lambda: torch.Generator().manual_seed(args.seed)  # noqa: E731
     with torch.no_grad():
         rows = {
