@@ -48,5 +48,8 @@ def exit_on_user_error(exc: BaseException) -> None:
     err = user_error(exc)
     if err is None:
         raise exc
+    from genzoo.run_record import forget_refused_run
+
+    forget_refused_run()  # a refused command leaves no run folder (or new file in one) behind
     print(f"\nError: {err}", file=sys.stderr)
     sys.exit(2)

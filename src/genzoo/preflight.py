@@ -32,6 +32,16 @@ def preflight(cfg: DictConfig) -> tuple[str | None, dict[str, Any] | None]:
     return prepare_resume(cfg)
 
 
+def data_ready(datamodule) -> None:
+    """Download what the data needs and build its training set now, before a logger starts or a file of the
+    run is written, so a failed download or too little data is refused with nothing left behind. Only the
+    launching rank (as Lightning prepares data on local rank 0); Lightning's own calls in ``fit`` then find
+    it done, and the other ranks build their sets there, after its barrier."""
+    if _launching_rank():
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+
+
 def run_outputs(folder: Path) -> list[str]:
     """What an earlier run left in ``folder`` (a new run must not overwrite it)."""
     found = []

@@ -23,7 +23,7 @@ from genzoo.composition import CONFIG_DIR, compose_config, instantiate, instanti
 from genzoo.errors import ConfigError
 from genzoo.logging_utils import ModelStepAxis, resolve_wandb_mode
 from genzoo.models.base import GenerativeModule
-from genzoo.preflight import preflight
+from genzoo.preflight import data_ready, preflight
 from genzoo.quiet import quiet_logs
 from genzoo.run_record import save_run_record
 from genzoo.run_summary import resume_command, run_identity, run_name, summary
@@ -54,9 +54,8 @@ def apply_resume_rules(cfg: DictConfig, model: GenerativeModule, path: str, stat
     training); return what is applied, to say so (``genzoo.resume``)."""
     from genzoo import resume
 
-    has_scheduler = any(k.startswith("scheduler") and v is not None for k, v in cfg.model.items())
     said, overrides = resume.check(state["config"], OmegaConf.to_container(cfg, resolve=True), path,
-                                   model.optimizer_keys, has_scheduler)
+                                   model.optimizer_keys, model.scheduled_optimizers())
     model.resume_overrides = overrides
     return said
 
@@ -69,9 +68,10 @@ def train(cfg: DictConfig, checked: tuple[str | None, dict[str, Any] | None] | N
     quiet_logs()
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    _prepare_wandb(cfg)
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
+    data_ready(datamodule)  # a failed download or too little data is refused here, before any logger or run file
+    _prepare_wandb(cfg)
     if ckpt_path is not None:
         applied = apply_resume_rules(cfg, model, ckpt_path, resumed)
         step = model.model_step_of(resumed)

@@ -12,7 +12,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from genzoo.data.base import GenDataModule, TensorImages, held_out_share, to_unit_range
-from genzoo.data.vision import missing_dataset
+from genzoo.data.vision import missing_dataset, removed_on_failure
 from genzoo.errors import ConfigError, DatasetNotFoundError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -185,7 +185,13 @@ class CelebA(_FileImages):
         if self.download and self._base() is None:
             import torchvision.datasets as tvd
 
-            tvd.CelebA(self.root, split="all", target_type=[], download=True)
+            try:
+                with removed_on_failure(self.root, "celeba"):
+                    tvd.CelebA(self.root, split="all", target_type=[], download=True)
+            except Exception as e:  # the download failed: say so, and why (offline, Google Drive's quota, disk)
+                reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+                raise DatasetNotFoundError(f"Downloading CelebA into {self.root} failed ({reason}); this machine may be "
+                                           f"offline. Get it from {self.PAGE} and point data.root at it.") from None
 
     def image_paths(self, split: str) -> list[Path]:
         """Training: ``data.split``; held out: the official test partition."""

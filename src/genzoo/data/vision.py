@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,6 +21,31 @@ def missing_dataset(name: str, looked: str, page: str) -> DatasetNotFoundError:
         f"{name} was not found: looked in {looked}. Set data.download=true to download it there, "
         f"point data.root at the folder that holds it, or get it from {page}."
     )
+
+
+@contextmanager
+def removed_on_failure(root: str, folder: str) -> Iterator[None]:
+    """Whatever a download that fails adds is removed: new entries of ``root`` and of ``root/folder`` (the
+    dataset's own folder; searched, the rest of ``root`` is not), then the folders up to ``root`` this command
+    created, where empty. A refused command leaves the data folder as it was."""
+    base, own = Path(root), Path(root) / folder
+    created = [p for p in (base, *base.parents) if not p.exists()]  # deepest first
+    before = {*(base.iterdir() if base.is_dir() else ()), *(own.rglob("*") if own.is_dir() else ())}
+    try:
+        yield
+    except BaseException:
+        added = {*(base.iterdir() if base.is_dir() else ()), *(own.rglob("*") if own.is_dir() else ())} - before
+        for p in sorted(added, key=lambda p: len(p.parts), reverse=True):  # a folder after what it holds
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            elif p.exists() or p.is_symlink():
+                p.unlink(missing_ok=True)
+        for p in created:
+            try:
+                p.rmdir()
+            except OSError:  # not empty (another command's files) or not there
+                break
+        raise
 
 
 class _TorchvisionImages(GenDataModule):
@@ -47,7 +76,9 @@ class _TorchvisionImages(GenDataModule):
 
         cls = getattr(tvd, self.tv_name)
         try:
-            return cls(self.root, train=split == "train", download=self.download)
+            with removed_on_failure(self.root, getattr(cls, "base_folder", self.tv_name)) if self.download else \
+                    nullcontext():
+                return cls(self.root, train=split == "train", download=self.download)
         except Exception as e:
             if self.download:  # the download itself failed: say so, and why (offline, blocked, disk)
                 reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
