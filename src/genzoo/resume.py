@@ -77,7 +77,7 @@ def compare(stored: dict[str, Any], current: dict[str, Any]) -> tuple[list[str],
 
 
 def check(stored: dict[str, Any], current: dict[str, Any], ckpt_path: str,
-          optimizer_keys: tuple[str, ...], has_scheduler: bool) -> tuple[list[str], dict[int, dict[str, Any]]]:
+          optimizer_keys: tuple[str, ...], scheduled: tuple[str, ...]) -> tuple[list[str], dict[int, dict[str, Any]]]:
     """Refuse structural changes (ConfigError naming them); return the lines that say what is applied
     and, per optimiser index, the hyperparameters to write into the restored optimiser."""
     refused, applied = compare(stored, current)
@@ -91,7 +91,7 @@ def check(stored: dict[str, Any], current: dict[str, Any], ckpt_path: str,
         parts = key.split(".")
         if len(parts) >= 3 and parts[0] == "model" and parts[1] in optimizer_keys:
             hyper = parts[2]
-            if hyper == "lr" and has_scheduler:
+            if hyper == "lr" and parts[1] in scheduled:  # the optimisers whose rate a scheduler owns
                 raise ConfigError(f"{key} changed ({old} -> {new}) but the run has a learning-rate scheduler, which "
                                   "owns the rate on resume. Resume with the checkpoint's learning rate.")
             if len(parts) == 3 and not hyper.startswith("_"):

@@ -90,6 +90,8 @@ class GenerativeModule(pl.LightningModule):
     takes_palette = False
     #: the ``model.<key>`` config of each optimiser, in ``configure_optimizers`` order (resume rules)
     optimizer_keys: tuple[str, ...] = ()
+    #: the kinds of data the family trains on (``GenDataModule.data_kind``); the spine refuses other data first
+    data_kinds: tuple[str, ...] = ("images",)
     #: the bound weight clipping holds the critic's weights to (WGAN), or None
     clip_value: float | None = None
 
@@ -132,6 +134,10 @@ class GenerativeModule(pl.LightningModule):
     def run_name(self) -> str:
         """The model part of a run's name (the adversarial family adds its loss)."""
         return self.name
+
+    def scheduled_optimizers(self) -> tuple[str, ...]:
+        """The ``optimizer_keys`` whose learning rate a scheduler owns (a resume may not change their ``lr``)."""
+        return ()
 
     # --- run length --------------------------------------------------------------------------
     def lightning_steps(self, model_steps: int) -> int:
@@ -406,6 +412,9 @@ class SingleOptimizerModule(GenerativeModule):
     optimizer_keys = ("optimizer",)
     _optimizer: Any
     _scheduler: Any = None
+
+    def scheduled_optimizers(self) -> tuple[str, ...]:
+        return self.optimizer_keys if self._scheduler is not None else ()
 
     def configure_optimizers(self):
         opt = self._optimizer(self.parameters())

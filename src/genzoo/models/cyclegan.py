@@ -124,6 +124,7 @@ class CycleGAN(GenerativeModule):
     net_keys = ("generator", "discriminator")
     uses_loss = True
     optimizer_keys = ("optimizer_g", "optimizer_d")
+    data_kinds = ("unpaired_images",)
     held_out_metric_names = ("cycle_l1/AtoB", "cycle_l1/BtoA")
     picture_names = ("translation_AtoB", "translation_BtoA")
 
@@ -177,6 +178,9 @@ class CycleGAN(GenerativeModule):
     # --- what the spine asks ------------------------------------------------------------------------
     def run_name(self) -> str:
         return f"{self.name}-{self.loss.name}"
+
+    def scheduled_optimizers(self) -> tuple[str, ...]:
+        return self.optimizer_keys if self.lr_constant_epochs is not None else ()  # the linear decay (LambdaLR)
 
     def lightning_steps(self, model_steps: int) -> int:
         return -1 if model_steps < 0 else 2 * model_steps  # a generator and a critic step per model step

@@ -33,6 +33,7 @@ class GAN(GenerativeModule):
     net_keys = ("generator", "discriminator")
     uses_loss = True
     optimizer_keys = ("optimizer_g", "optimizer_d")
+    data_kinds = ("images", "points", "text")
     #: appended to the incompatible-loss error (CGAN points Wasserstein users to conditional WGAN-GP)
     loss_hint = ""
 
@@ -108,6 +109,9 @@ class GAN(GenerativeModule):
 
     def run_name(self) -> str:
         return f"{self.name}-{self.loss.name}"
+
+    def scheduled_optimizers(self) -> tuple[str, ...]:
+        return tuple(k for k, s in zip(self.optimizer_keys, (self._scheduler_g, self._scheduler_d)) if s is not None)
 
     # --- networks with or without labels ------------------------------------------------------------
     def generate(self, z: torch.Tensor, y: torch.Tensor | None = None, generator: nn.Module | None = None) -> torch.Tensor:
