@@ -103,3 +103,57 @@ def test_sigterm_flag_is_lightnings_and_can_be_taken_over():
     trainer._signal_connector.received_sigterm = True  # what Lightning's handler sets on SIGTERM
     assert trainer.received_sigterm and lightning_compat.take_over_sigterm(trainer)
     assert not trainer.received_sigterm  # so Lightning's loop raises no SIGTERMException
+
+
+def test_the_csv_writers_start_is_where_lightning_deletes_a_metrics_file_and_genzoos_keeps_it(tmp_path):
+    """CSV_WRITER_START is the ExperimentWriter method that runs when a writer starts and deletes an existing
+    metrics.csv; genzoo's writer, installed under that name, reads the rows instead. record_new_keys and
+    csv_experiment are the writer's header update and CSVLogger.experiment, as Lightning has them."""
+    from pytorch_lightning.loggers import CSVLogger
+    from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+
+    from genzoo.loggers import KeepingExperimentWriter
+
+    assert callable(getattr(ExperimentWriter, lightning_compat.CSV_WRITER_START))
+    assert getattr(KeepingExperimentWriter, lightning_compat.CSV_WRITER_START) is KeepingExperimentWriter.read_existing_rows
+    (tmp_path / "metrics.csv").write_text("step,x\n0,1.0\n")
+    with pytest.warns(UserWarning, match="exist"):
+        ExperimentWriter(str(tmp_path))
+    assert not (tmp_path / "metrics.csv").exists()
+    (tmp_path / "metrics.csv").write_text("step,x\n0,1.0\n")
+    kept = KeepingExperimentWriter(str(tmp_path))
+    assert kept.rows == [{"step": "0", "x": "1.0"}]
+    kept.log_metrics({"y": 2.0}, step=1)
+    lightning_compat.record_new_keys(kept)
+    assert kept.metrics_keys == ["step", "x", "y"]
+
+    logger = CSVLogger(str(tmp_path / "logs"), name="", version="")
+    assert lightning_compat.started_experiment(logger) is None  # created on first use only
+    writer = lightning_compat.csv_experiment(logger, KeepingExperimentWriter)
+    assert isinstance(writer, KeepingExperimentWriter) and logger.experiment is writer
+    assert lightning_compat.started_experiment(logger) is writer and writer.log_dir == logger.log_dir
+
+
+def test_wandb_init_arguments_are_what_wandb_init_gets_and_the_run_starts_lazily(tmp_path, monkeypatch):
+    from pytorch_lightning.loggers import WandbLogger
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    logger = WandbLogger(save_dir=str(tmp_path), project="p", mode="offline", tags=["t"])
+    init = lightning_compat.wandb_init_arguments(logger)
+    assert init["mode"] == "offline" and init["project"] == "p" and init["tags"] == ["t"]
+    assert lightning_compat.started_experiment(logger) is None
+    started = {}
+    monkeypatch.setattr("wandb.init", lambda **kwargs: started.update(kwargs) or __import__("types").SimpleNamespace(
+        define_metric=lambda *a, **k: None, _attach_id=None))
+    init["tags"] = ["edited"]  # the dict itself: an edit before the start reaches wandb.init
+    run = logger.experiment
+    assert started["tags"] == ["edited"] and lightning_compat.started_experiment(logger) is run
+
+
+def test_attached_trainer_is_the_trainer_fitting_the_module():
+    module = TwoOptimisers()
+    assert lightning_compat.attached_trainer(module) is None
+    trainer = pl.Trainer(max_steps=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                         enable_checkpointing=False)
+    trainer.fit(module, DataLoader(TensorDataset(torch.randn(8, 2)), batch_size=4))
+    assert lightning_compat.attached_trainer(module) is trainer is module.trainer

@@ -296,3 +296,93 @@ def test_the_progress_bar_counts_model_steps_of_the_run_and_can_be_turned_off(co
     assert "model step 3/3" in shown and "steps/s" in shown and "9/9" not in shown
     assert train(compose_cfg(*common, "trainer.enable_progress_bar=false", name="no_bar"))["model_step"] == 3
     assert "model step 3/3" not in capsys.readouterr().out
+
+
+STEP_LR_G = ["+model.scheduler_g._target_=torch.optim.lr_scheduler.StepLR", "+model.scheduler_g._partial_=true",
+             "+model.scheduler_g.step_size=10"]
+
+
+def test_a_resume_refuses_a_learning_rate_change_only_where_the_model_says_a_scheduler_owns_the_rate(compose_cfg):
+    """The model says which of its optimisers a scheduler drives (not the config's key names): a new
+    model.optimizer_d.lr is applied under a generator-only scheduler, a new model.optimizer_g.lr is refused."""
+    from omegaconf import OmegaConf
+
+    from genzoo.training import apply_resume_rules
+
+    def built(*overrides, name):
+        cfg = compose_cfg(*fast(*overrides), name=name)
+        return cfg, build_model(cfg, build_datamodule(cfg))
+
+    cfg, model = built(*STEP_LR_G, name="stored")
+    assert model.scheduled_optimizers() == ("optimizer_g",)
+    stored = {"config": OmegaConf.to_container(cfg, resolve=True)}
+    cfg, model = built(*STEP_LR_G, "model.optimizer_d.lr=0.001", name="d")
+    assert apply_resume_rules(cfg, model, "x.ckpt", stored) == ["model.optimizer_d.lr=0.001 (the checkpoint had 0.0002)"]
+    assert model.resume_overrides == {1: {"lr": 0.001}}
+    cfg, model = built(*STEP_LR_G, "model.optimizer_g.lr=0.001", name="g")
+    with pytest.raises(ConfigError, match=r"model.optimizer_g.lr changed \(0.0002 -> 0.001\) but the run has a learning-rate"):
+        apply_resume_rules(cfg, model, "x.ckpt", stored)
+    assert built(name="plain")[1].scheduled_optimizers() == ()
+
+
+def test_the_summary_asks_its_callbacks_and_loggers_and_keeps_the_metrics_line_short(tmp_path):
+    """A callback or logger under another class name keeps its summary line (the summary asks the objects, not
+    their names); of 30 metrics the line shows the optimised one first and what fits, and says where the rest are."""
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from genzoo.callbacks import SampleGrid, SampleQuality
+    from genzoo.loggers import CSVLogger
+    from genzoo.run_summary import METRICS_WIDTH, summary
+
+    class Grid(SampleGrid):
+        pass
+
+    class Quality(SampleQuality):
+        pass
+
+    class Csv(CSVLogger):
+        pass
+
+    grid = Grid(str(tmp_path / "samples"))
+    grid.last_path = tmp_path / "samples" / "last.png"
+    quality = Quality(dirpath=str(tmp_path / "plots"))
+    values = {f"metric_{i:02d}/classifier/2000/train": float(i) for i in range(30)}
+    quality.history, quality.seconds = [(6, values)], 2.5
+    csv = Csv(str(tmp_path), name="csv", version="")
+    csv.log_metrics({"loss/d": 1.0}, step=0)
+    csv.save()
+    cfg = OmegaConf.create({"paths": {"output_dir": str(tmp_path)}, "optimized_metric": "metric_29/classifier/2000/train"})
+    model = SimpleNamespace(model_step=6, interrupted=None)
+    text = summary(cfg, SimpleNamespace(global_step=12, callbacks=[grid, quality]), model, [csv])
+    lines = text.strip().splitlines()
+    assert f"Samples:        {grid.last_path}" in lines and f"CSV metrics:    {tmp_path / 'csv' / 'metrics.csv'}" in lines
+    [metrics] = [line for line in lines if line.startswith("Metrics (step 6): ")]
+    shown = metrics.split(": ", 1)[1].split("   (")[0].split(", ")
+    assert shown[0] == "metric_29/classifier/2000/train 29" and shown[1] == "metric_00/classifier/2000/train 0"
+    assert len(", ".join(shown)) <= METRICS_WIDTH and 1 < len(shown) < 30
+    assert metrics.endswith(f"(+{30 - len(shown)} more in {tmp_path / 'csv' / 'metrics.csv'}; 2.5 s spent evaluating)")
+
+
+class Warns(__import__("pytorch_lightning").Callback):
+    """A callback that warns and logs once the run has started (stands for any warning during training)."""
+
+    def on_train_start(self, trainer, pl_module):
+        import logging
+        import warnings
+
+        warnings.warn("a warning raised during the run", UserWarning, stacklevel=1)
+        logging.getLogger("genzoo.test").warning("a line of genzoo's logger")
+
+
+def test_the_run_log_holds_the_summary_and_the_runs_warnings(compose_cfg, recwarn):
+    """train.log in the run folder is what the run said (its summary) and warned, each with its time, and the
+    warning is still shown as before (recorded here by pytest)."""
+    cfg = compose_cfg(*fast("trainer.max_steps=2", "+callbacks.warns._target_=test_train.Warns"))
+    train(cfg)
+    log = (Path(cfg.paths.output_dir) / "train.log").read_text()
+    assert "[genzoo.run][WARNING] - UserWarning: a warning raised during the run" in log
+    assert "[genzoo.test][WARNING] - a line of genzoo's logger" in log
+    assert "[genzoo.run][INFO] - Trained 2 model steps" in log and f"Output folder:  {cfg.paths.output_dir}" in log
+    assert any("a warning raised during the run" in str(w.message) for w in recwarn)

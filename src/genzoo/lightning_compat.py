@@ -1,9 +1,11 @@
-"""Every private Lightning attribute genzoo reads, in one place.
+"""Every private Lightning attribute genzoo reads, writes or overrides, in one place: nothing else in
+genzoo touches a Lightning name that starts with ``_``.
 
-Lightning offers no public API for three things genzoo needs; each accessor below names what it
-means, and ``tests/test_lightning_compat.py`` checks that meaning on a real ``Trainer``, so a
-Lightning upgrade that changes it fails that test instead of silently mislabelling logs or
-checkpoints. Releases known to work: pytorch-lightning 2.6 (the pin in pyproject.toml; 2.6 added fit(weights_only=)).
+Lightning offers no public API for these; each accessor below names what it means, and
+``tests/test_lightning_compat.py`` checks that each still exists in the installed Lightning and means
+what genzoo assumes (on a real ``Trainer`` or logger), so a Lightning upgrade that changes one fails that
+test instead of silently mislabelling logs, losing CSV rows or misnaming checkpoints. Releases known to
+work: pytorch-lightning 2.6 (the pin in pyproject.toml; 2.6 added fit(weights_only=)).
 """
 
 from __future__ import annotations
@@ -73,6 +75,43 @@ def skip_sigterm_broadcast(trainer: pl.Trainer, skip: bool = True) -> None:
         loop._broadcast_sigterm_tensor = lambda: None  # an instance attribute: shadows the method
     elif not skip:
         loop.__dict__.pop("_broadcast_sigterm_tensor", None)
+
+
+def attached_trainer(module: pl.LightningModule) -> pl.Trainer | None:
+    """The Trainer ``module`` is attached to, or None (``module.trainer`` raises when there is none)."""
+    return module._trainer
+
+
+# --- loggers (genzoo.loggers) ---------------------------------------------------------------------------
+#: the ``ExperimentWriter`` (CSV) method Lightning calls when a writer starts: Lightning's deletes an existing
+#: ``metrics.csv`` there; genzoo's writer overrides it to read the rows a resumed run had written
+CSV_WRITER_START = "_check_log_dir_exists"
+
+
+def record_new_keys(writer: Any) -> None:
+    """Let a CSV ``ExperimentWriter`` add the columns of its new rows to its header (before a save)."""
+    writer._record_new_keys()
+
+
+def csv_experiment(logger: Any, make_writer: Any) -> Any:
+    """What Lightning's ``CSVLogger.experiment`` does (create the log folder and the writer once), with
+    ``make_writer(log_dir=...)`` making the writer."""
+    if logger._experiment is None:
+        logger._fs.makedirs(logger.root_dir, exist_ok=True)
+        logger._experiment = make_writer(log_dir=logger.log_dir)
+    return logger._experiment
+
+
+def started_experiment(logger: Any) -> Any | None:
+    """A logger's experiment (a W&B run) if it was started, else None: without starting it, as
+    ``logger.experiment`` would."""
+    return logger._experiment
+
+
+def wandb_init_arguments(logger: Any) -> dict[str, Any]:
+    """The keyword arguments a ``WandbLogger`` will pass to ``wandb.init`` (the dict itself: editable until
+    the run starts)."""
+    return logger._wandb_init
 
 
 def plain_cuda_check_without_gpus() -> None:

@@ -22,11 +22,22 @@ from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 from pytorch_lightning.utilities import rank_zero_only
 
+from genzoo import lightning_compat
 from genzoo.checkpoints import atomic_write
 
 
+class RunLogger:
+    """Mixin of genzoo's loggers: each says where its record of the run is, for the run's summary."""
+
+    def summary_line(self) -> str | None:
+        """One line of the end-of-run summary (None: nothing to show)."""
+        return None
+
+
 class KeepingExperimentWriter(ExperimentWriter):
-    def _check_log_dir_exists(self) -> None:  # Lightning's deletes metrics.csv here; keep it
+    def read_existing_rows(self) -> None:
+        """Called where Lightning's writer deletes an existing metrics.csv (``lightning_compat.CSV_WRITER_START``):
+        read its rows instead, to keep them."""
         self.rows: list[dict[str, Any]] = []
         try:
             with open(self.metrics_file_path, newline="") as f:
@@ -64,7 +75,7 @@ class KeepingExperimentWriter(ExperimentWriter):
         if not self.metrics and not self.rows:
             return
         if self.metrics:
-            self._record_new_keys()
+            lightning_compat.record_new_keys(self)
         self.rows.extend(self.metrics)
         self.metrics = []
         with atomic_write(self.metrics_file_path) as tmp, open(tmp, "w", newline="") as f:
@@ -73,16 +84,23 @@ class KeepingExperimentWriter(ExperimentWriter):
             writer.writerows(self.rows)
 
 
-class CSVLogger(_LightningCSVLogger):
+setattr(KeepingExperimentWriter, lightning_compat.CSV_WRITER_START, KeepingExperimentWriter.read_existing_rows)
+
+
+class CSVLogger(RunLogger, _LightningCSVLogger):
     """``pytorch_lightning.loggers.CSVLogger`` with the keeping, atomic writer above."""
 
     @property
     @rank_zero_experiment
     def experiment(self) -> KeepingExperimentWriter:
-        if self._experiment is None:
-            self._fs.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = KeepingExperimentWriter(log_dir=self.log_dir)
-        return self._experiment
+        return lightning_compat.csv_experiment(self, KeepingExperimentWriter)
+
+    @property
+    def metrics_path(self) -> Path:
+        return Path(self.log_dir) / "metrics.csv"
+
+    def summary_line(self) -> str | None:
+        return f"CSV metrics:    {self.metrics_path}" if self.metrics_path.is_file() else None
 
 
 # --- every logger plots against model steps, and takes images --------------------------------------
@@ -110,12 +128,15 @@ def _png_array(path: Path):
         return np.asarray(im.convert("RGB"))
 
 
-class TensorBoardLogger(LogsAtModelStep, _LightningTensorBoardLogger):
+class TensorBoardLogger(RunLogger, LogsAtModelStep, _LightningTensorBoardLogger):
     """TensorBoard: scalars against model steps, the sample grids and plots as images, the resolved
     config as text (next to Lightning's ``hparams.yaml``)."""
 
     def __init__(self, *args: Any, default_hp_metric: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, default_hp_metric=default_hp_metric, **kwargs)
+
+    def summary_line(self) -> str | None:
+        return f"TensorBoard:    {self.log_dir}   (view: tensorboard --logdir {self.log_dir})"
 
     @rank_zero_only
     def log_hyperparams(self, params: dict[str, Any], metrics: Any = None) -> None:
@@ -149,7 +170,7 @@ def _mlflow_names(params: dict[str, Any]) -> dict[str, Any]:
     return {re.sub(r"[^\w\-. :/]", "_", str(k)): _mlflow_names(v) if isinstance(v, dict) else v for k, v in params.items()}
 
 
-class MLFlowLogger(LogsAtModelStep, _LightningMLFlowLogger):
+class MLFlowLogger(RunLogger, LogsAtModelStep, _LightningMLFlowLogger):
     """MLflow: scalars against model steps, images under the run's ``images/`` artifacts (MLflow's own
     image-over-steps view), the resolved config as params and as the artifact ``config.yaml``.
 
@@ -164,11 +185,16 @@ class MLFlowLogger(LogsAtModelStep, _LightningMLFlowLogger):
             database.parent.mkdir(parents=True, exist_ok=True)
             artifact_location = str(database.parent / "artifacts")
         super().__init__(*args, tracking_uri=tracking_uri, artifact_location=artifact_location, **kwargs)
+        self.tracking_uri = tracking_uri
         import mlflow  # noqa: F401  (mlflow sets its loggers' level on import: quiet them after it)
 
         from genzoo.quiet import quiet_logs
 
         quiet_logs()
+
+    def summary_line(self) -> str | None:
+        uri = self.tracking_uri
+        return f"MLflow:         {uri}   (run {self.run_id}; view: pip install mlflow; mlflow ui --backend-store-uri {uri})"
 
     @rank_zero_only
     def log_hyperparams(self, params: dict[str, Any]) -> None:
@@ -184,20 +210,35 @@ class MLFlowLogger(LogsAtModelStep, _LightningMLFlowLogger):
         self.experiment.log_text(self.run_id, "\n".join(_text_lines(path)) + "\n", f"{key}/step_{model_step:07d}.txt")
 
 
-class WandbLogger(_LightningWandbLogger):
+class WandbLogger(RunLogger, _LightningWandbLogger):
     """``pytorch_lightning.loggers.WandbLogger`` without the ``anonymous`` setting that current W&B
     warns about on every run, with images and histograms at a model step."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self._wandb_init.get("anonymous") is None:
-            self._wandb_init.pop("anonymous", None)
-        settings = self._wandb_init.get("settings")
+        init = lightning_compat.wandb_init_arguments(self)
+        if init.get("anonymous") is None:
+            init.pop("anonymous", None)
+        settings = init.get("settings")
         if settings is not None and not isinstance(settings, dict):  # a Hydra DictConfig: W&B takes a dict
             from omegaconf import OmegaConf
 
-            self._wandb_init["settings"] = OmegaConf.to_container(settings) if OmegaConf.is_config(settings) \
-                else dict(settings)
+            init["settings"] = OmegaConf.to_container(settings) if OmegaConf.is_config(settings) else dict(settings)
+        self.mode: str | None = init.get("mode")
+        #: the online run's page, noted when the run is finished (for the summary)
+        self.run_url: str | None = None
+
+    def note_run_url(self) -> None:
+        """Note the online run's page (call before the run is finished): the summary shows it."""
+        run = lightning_compat.started_experiment(self)
+        if run is not None and self.mode != "offline":
+            self.run_url = getattr(run, "url", None)
+
+    def summary_line(self) -> str | None:
+        run_dir = Path(self.save_dir) / "wandb"
+        if self.mode == "offline":
+            return f"W&B (offline):  {run_dir}   (upload later: wandb sync {run_dir}/offline-run-*)"
+        return f"W&B ({self.mode}):   {self.run_url or run_dir}"
 
     @rank_zero_only
     def log_hyperparams(self, params: dict[str, Any]) -> None:

@@ -3,14 +3,18 @@ across a sweep), the command that resumes it and the summary printed at its end.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 from omegaconf import DictConfig
 
+from genzoo.callbacks import HeldOutMetrics, LossCurves, ModelStepCheckpoint, SampleGrid, SampleQuality
 from genzoo.callbacks.preemption import EXIT_INTERRUPTED
+from genzoo.loggers import CSVLogger, RunLogger
 from genzoo.models.base import GenerativeModule
+
+#: the most characters of metrics a summary line shows (a run evaluates dozens; the CSV has them all)
+METRICS_WIDTH = 110
 
 
 def run_name(cfg: DictConfig, model: GenerativeModule) -> str:
@@ -52,42 +56,44 @@ def resume_command(cfg: DictConfig) -> str:
     return " ".join(["python src/train.py", *keep, f"hydra.run.dir={cfg.paths.output_dir}", "ckpt_path=last"])
 
 
+def metrics_line(label: str, step: int, values: dict[str, float], seconds: float, first: str | None = None,
+                 where: str | None = None) -> str:
+    """``<label> (step <step>): a 0.1, b 2   (+N more in <where>; S s spent evaluating)``: the metrics that fit in
+    ``METRICS_WIDTH`` characters (at least one), ``first`` (the optimised metric) first and the trained weights'
+    copies of weight-averaged metrics (``.../raw``) last; the rest are counted, and said to be in ``where``."""
+    order = sorted(values, key=lambda k: (k != first, k.endswith("/raw")))  # stable: the callback's order otherwise
+    shown: list[str] = []
+    for k in order:
+        item = f"{k} {values[k]:.4g}"
+        if shown and len(", ".join([*shown, item])) > METRICS_WIDTH:
+            break
+        shown.append(item)
+    rest = len(values) - len(shown)
+    notes = ([f"+{rest} more in {where or 'the loggers'}"] if rest else []) + [f"{seconds:.1f} s spent evaluating"]
+    return f"{label} (step {step}): {', '.join(shown)}   ({'; '.join(notes)})"
+
+
 def summary(cfg: DictConfig, trainer: pl.Trainer, model: GenerativeModule, loggers: list[Any]) -> str:
-    """Where everything went, printed at the end of a run."""
+    """Where everything went, printed at the end of a run: the callbacks that write files are asked for
+    them, and every genzoo logger gives its own line (``RunLogger.summary_line``)."""
     lines = [f"\nTrained {model.model_step} model steps ({trainer.global_step} optimiser steps).",
              f"Output folder:  {cfg.paths.output_dir}"]
     if model.interrupted:
         lines[0] = (f"\nInterrupted by {model.interrupted} at model step {model.model_step}: the run is resumable "
                     f"(exit status {EXIT_INTERRUPTED}).")
+    csv = [lg.metrics_path for lg in loggers if isinstance(lg, CSVLogger) and lg.metrics_path.is_file()]
     for cb in trainer.callbacks:
-        if type(cb).__name__ == "ModelStepCheckpoint" and cb.last_model_path:
+        if isinstance(cb, ModelStepCheckpoint) and cb.last_model_path:
             lines.append(f"Checkpoint:     {cb.last_model_path}   (resume: python src/train.py ckpt_path=...)")
             if model.interrupted:
                 lines.append(f"Resume with:    {resume_command(cfg)}")
-        if type(cb).__name__ == "SampleGrid" and cb.last_path:
+        elif isinstance(cb, SampleGrid) and cb.last_path:
             lines.append(f"Samples:        {cb.last_path}")
-        if type(cb).__name__ == "LossCurves" and cb.path:
+        elif isinstance(cb, LossCurves) and cb.path:
             lines.append(f"Loss curves:    {cb.path}")
-        if type(cb).__name__ in ("SampleQuality", "HeldOutMetrics") and cb.history and cb.history[-1][1]:
+        elif isinstance(cb, (SampleQuality, HeldOutMetrics)) and cb.history and cb.history[-1][1]:
             g, last = cb.history[-1]
-            shown = ", ".join(f"{k} {v:.4g}" for k, v in last.items())
-            what = "Metrics" if type(cb).__name__ == "SampleQuality" else "Held-out"
-            lines.append(f"{what} (step {g}): {shown}   ({cb.seconds:.1f} s spent evaluating)")
-    for lg in loggers:
-        name = type(lg).__name__
-        if name == "CSVLogger" and (Path(lg.log_dir) / "metrics.csv").is_file():
-            lines.append(f"CSV metrics:    {Path(lg.log_dir) / 'metrics.csv'}")
-        elif name == "TensorBoardLogger":
-            lines.append(f"TensorBoard:    {lg.log_dir}   (view: tensorboard --logdir {lg.log_dir})")
-        elif name == "MLFlowLogger":
-            uri = cfg.logger.mlflow.get("tracking_uri")
-            lines.append(f"MLflow:         {uri}   (run {lg.run_id}; view: pip install mlflow; "
-                         f"mlflow ui --backend-store-uri {uri})")
-        elif name == "WandbLogger":
-            mode = cfg.logger.wandb.get("mode")
-            run_dir = Path(cfg.logger.wandb.save_dir) / "wandb"
-            if mode == "offline":
-                lines.append(f"W&B (offline):  {run_dir}   (upload later: wandb sync {run_dir}/offline-run-*)")
-            else:
-                lines.append(f"W&B ({mode}):   {getattr(lg, 'run_url', None) or run_dir}")
+            lines.append(metrics_line("Metrics" if isinstance(cb, SampleQuality) else "Held-out", g, last, cb.seconds,
+                                      cfg.get("optimized_metric"), str(csv[0]) if csv else None))
+    lines += [line for lg in loggers if isinstance(lg, RunLogger) and (line := lg.summary_line())]
     return "\n".join(lines)

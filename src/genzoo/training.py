@@ -15,16 +15,17 @@ from typing import Any
 
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf, open_dict
-from pytorch_lightning.utilities import rank_zero_only
 
 from genzoo.building import SPEED_KEYS, build_datamodule, build_model, build_trainer, model_class, net_options, trainer_arguments
 from genzoo.callbacks.preemption import Preemption
 from genzoo.composition import CONFIG_DIR, compose_config, instantiate, instantiate_group, with_model_data
 from genzoo.errors import ConfigError
+from genzoo.loggers import WandbLogger
 from genzoo.logging_utils import ModelStepAxis, resolve_wandb_mode
 from genzoo.models.base import GenerativeModule
 from genzoo.preflight import data_ready, preflight
 from genzoo.quiet import quiet_logs
+from genzoo.run_log import run_log, say
 from genzoo.run_record import save_run_record
 from genzoo.run_summary import resume_command, run_identity, run_name, summary
 
@@ -32,12 +33,6 @@ __all__ = ["CONFIG_DIR", "SPEED_KEYS", "apply_resume_rules", "build_datamodule",
            "compose_config", "instantiate", "instantiate_group", "model_class", "net_options", "objective",
            "resume_command", "run_identity", "run_name", "say", "summary", "train", "trainer_arguments",
            "with_model_data"]
-
-
-@rank_zero_only
-def say(message: str) -> None:
-    """Print once (rank 0), on stdout where the run's summary goes."""
-    print(message, flush=True)
 
 
 def _prepare_wandb(cfg: DictConfig) -> None:
@@ -66,6 +61,11 @@ def train(cfg: DictConfig, checked: tuple[str | None, dict[str, Any] | None] | N
     ``checked``: what ``genzoo.preflight.preflight(cfg)`` returned, when the caller ran it already."""
     ckpt_path, resumed = checked if checked is not None else preflight(cfg)
     quiet_logs()
+    with run_log(cfg.paths.output_dir):  # what the run says and warns, also in its train.log
+        return _train(cfg, ckpt_path, resumed)
+
+
+def _train(cfg: DictConfig, ckpt_path: str | None, resumed: dict[str, Any] | None) -> dict[str, float]:
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg)
@@ -92,7 +92,7 @@ def train(cfg: DictConfig, checked: tuple[str | None, dict[str, Any] | None] | N
             with open_dict(cfg):
                 cfg.logger[key][field] = run_name(cfg, model)
     loggers = instantiate_group(cfg.get("logger"))  # W&B starts its run lazily, at the first log
-    wandb_used = any(type(lg).__name__ == "WandbLogger" for lg in loggers)
+    wandb_used = any(isinstance(lg, pl.loggers.WandbLogger) for lg in loggers)
     if ckpt_path is not None:  # a resumed run writes its steps after the checkpoint's again
         for lg in loggers:
             if hasattr(lg.experiment, "drop_after"):
@@ -112,9 +112,8 @@ def train(cfg: DictConfig, checked: tuple[str | None, dict[str, Any] | None] | N
             import wandb
 
             for lg in loggers:
-                if type(lg).__name__ == "WandbLogger" and lg._experiment is not None and \
-                        cfg.logger.wandb.get("mode") != "offline":
-                    lg.run_url = getattr(lg._experiment, "url", None)  # for the summary, after the run is closed
+                if isinstance(lg, WandbLogger):
+                    lg.note_run_url()  # for the summary, after the run is closed
             wandb.finish()
 
     metrics = {k: float(v) for k, v in {**trainer.callback_metrics, **model.last_metrics}.items()}
@@ -122,7 +121,7 @@ def train(cfg: DictConfig, checked: tuple[str | None, dict[str, Any] | None] | N
     if model.interrupted:
         metrics["interrupted"] = 1.0
     if trainer.is_global_zero:
-        print(summary(cfg, trainer, model, loggers))
+        say(summary(cfg, trainer, model, loggers))
     return metrics
 
 

@@ -16,6 +16,7 @@ from genzoo.data.base import check_split
 from genzoo.errors import ConfigError
 from genzoo.metrics import InceptionUnavailable, SampleMetrics, build_extractor
 from genzoo.metrics.sample_quality import DATA_EXTRACTORS, check_data_metrics, data_metrics, extract, metric_suites
+from genzoo.run_log import say
 from genzoo.sampling import draw_share
 
 
@@ -64,7 +65,7 @@ class SampleQuality(EveryModelSteps, pl.Callback):
             extractor = build_extractor(self.extractor_name, target, self.cache_dir, self.inception_weights)
             if self.extractor_name == "classifier" and trainer.is_global_zero:
                 where = f" (domain {direction[-1]}, which {direction} translates to)" if direction else ""
-                print(f"Classifier feature extractor{where}: held-out accuracy {extractor.accuracy:.3f}")
+                say(f"Classifier feature extractor{where}: held-out accuracy {extractor.accuracy:.3f}")
             return SampleMetrics(extractor.to(pl_module.device), target, self.cache_dir, n, self.split, self.num_real,
                                  direction)
 
