@@ -68,7 +68,9 @@ def test_a_metric_logged_at_one_step_is_a_visible_point_on_a_labelled_plot(tmp_p
     fig.canvas.draw()
     assert not legend.get_window_extent().overlaps(ax.get_window_extent())  # outside the axes
     width, height = fig.canvas.get_width_height()
-    points = [(ax.transData.transform((50.0, y)), to_rgb(line.get_color())) for y, line in zip((2.0, 5.0), ax.get_lines())]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    points = [(ax.transData.transform((50.0, y)), to_rgb(lines[label].get_color()))
+              for y, label in ((2.0, "(defaults)"), (5.0, "lr=1"))]
     png = save_figure(fig, tmp_path / "loss_d.png")
     image = Image.open(png).convert("RGB")
     assert image.size == (width, height) == (640, 420 + 2 * 20)

@@ -25,7 +25,7 @@ def pyplot():
 def metric_figure(metric: str, curves: dict[str, list[list[tuple[float, float]]]], dpi: int = 100):
     """One metric against the model step: a line with markers (at every logged step, up to 50) per configuration
     (``curves``: label -> one ``[(step, value), ...]`` series per seed), the mean over seeds, a band of one
-    standard deviation; axis labels, a title and the legend below the axes, outside the data. A
+    standard deviation (an error bar at a single step); axis labels, a title and the legend below the axes, outside the data. A
     configuration logged at a single step is a visible point, not an invisible line of one vertex."""
     plt = pyplot()
     drawn = {label: series for label, series in curves.items() if any(series)}
@@ -41,11 +41,14 @@ def metric_figure(metric: str, curves: dict[str, list[list[tuple[float, float]]]
         mean = [statistics.fmean(per_step[g]) for g in steps]
         std = [statistics.stdev(per_step[g]) if len(per_step[g]) > 1 else 0.0 for g in steps]
         (line,) = ax.plot(steps, mean, marker="o", ms=4, markevery=max(1, -(-len(steps) // 50)), lw=1.2, label=label)
-        ax.fill_between(steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
-                        alpha=0.2, color=line.get_color(), lw=0)
+        if len(steps) > 1:
+            ax.fill_between(steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
+                            alpha=0.2, color=line.get_color(), lw=0)
+        else:  # a band one step wide is invisible: the std as an error bar
+            ax.errorbar(steps, mean, yerr=std, fmt="none", ecolor=line.get_color(), capsize=4, lw=1)
     ax.set_xlabel(STEP_LABEL)
     ax.set_ylabel(metric)
-    ax.set_title(f"{metric}: mean over seeds, band = std" if seeds > 1 else metric, fontsize=10)
+    ax.set_title(f"{metric}: mean ± std over seeds" if seeds > 1 else metric, fontsize=10)
     ax.grid(alpha=0.3)
     if drawn:
         fig.legend(loc="outside lower center", fontsize=8, frameon=False)
