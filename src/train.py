@@ -44,8 +44,4 @@ def _sweep_in_this_process() -> bool:
 
 
 if __name__ == "__main__":
-    from genzoo.training import with_model_data
-
-    # model=cyclegan alone trains on its own kind of data (conf/model_data.yaml), as a data= would choose
-    sys.argv[1:] = with_model_data(sys.argv[1:])
     main()

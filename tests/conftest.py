@@ -149,8 +149,8 @@ def run_in_process(script: str, *args: str, cwd: Path) -> subprocess.CompletedPr
 TINY_RUNS = {
     # every family: 4 model steps, 100-sample metrics at the end; the GAN keeps a weight average
     # (on by default for cgan only), so the averaged-weights contract is checked on both
-    **{f: fast(f"model={f}", "trainer.max_steps=4", "metrics.num_samples=100", *(["model.ema_decay=0.999"] if f == "gan"
-                                                                                    else []))
+    **{f: fast(f"model={f}", *(["data=unpaired_digits"] if f == "cyclegan" else []), "trainer.max_steps=4",
+               "metrics.num_samples=100", *(["model.ema_decay=0.999"] if f == "gan" else []))
        for f in ("gan", "wgan", "wgan_gp", "fgan", "cgan", "vae", "cvae", "pixelcnn", "pixelrnn", "cyclegan")},
     # a GAN trained without sample metrics (eval must still score it; the bad-checkpoint files copy it)
     "gan_no_metrics": fast("trainer.max_steps=3", "metrics=none"),

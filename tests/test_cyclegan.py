@@ -24,7 +24,9 @@ SMALL = ["net.generator.width=4", "net.discriminator.width=4", "model.pool_size=
 
 
 def cyc(*overrides: str) -> list[str]:
-    return fast("model=cyclegan", *SMALL, *overrides)
+    """model=cyclegan on the embedded digit pair, unless the overrides choose its data."""
+    data = [] if any(o.startswith(("data=", "experiment=")) for o in overrides) else ["data=unpaired_digits"]
+    return fast("model=cyclegan", *data, *SMALL, *overrides)
 
 
 def make_tree(root: Path, sizes=None, px: int = 20) -> Path:
@@ -166,7 +168,8 @@ def test_one_step_runs_each_generator_pass_once_and_both_updates(compose_cfg):
 
 
 @pytest.mark.parametrize("overrides,message", [
-    (["data=digits"], "trains on unpaired data"),
+    (["data=digits"], "model=cyclegan trains on two unpaired image domains, but data=digits holds images. Use "
+                      "experiment=cyclegan_digits"),
     (["loss=wasserstein"], "does not train with loss=wasserstein"),
     (["model.lambda_a=-1"], "model.lambda_a=-1"),
 ])
@@ -328,7 +331,7 @@ def test_c19_translations_keep_the_digit_and_approach_the_target_domain(compose_
     after a short CPU run (600 steps, ~50 s) the target domain's classifier reads the source's digit in
     over 3x as many translations as chance (0.1), both ways; and the FID (the classifier's features) to
     the target domain falls from the first evaluation."""
-    cfg = compose_cfg(*fast("model=cyclegan", "net.generator.width=16", "net.discriminator.width=16",
+    cfg = compose_cfg(*fast("model=cyclegan", "data=unpaired_digits", "net.generator.width=16", "net.discriminator.width=16",
                             "trainer.max_steps=600", "metrics.every_n_steps=150", "metrics.num_samples=300",
                             "callbacks.held_out.every_n_steps=600", "callbacks.sample_grid.every_n_steps=600"))
     train(cfg)

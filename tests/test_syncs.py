@@ -27,7 +27,8 @@ def quiet_steps(family: str, out: Path, preemption_every: int = NEVER) -> list[s
     """Overrides for a run whose model steps START + 1 .. STOP log, evaluate and save nothing."""
     own = {"wgan": [f"callbacks.critic_diagnostics.every_n_steps={NEVER}"],
            "wgan_gp": [f"callbacks.critic_diagnostics.every_n_steps={NEVER}"],
-           "cyclegan": ["model.pool_size=2"],  # full after the first step: every later step swaps through it
+           # its two image domains; a pool full after the first step: every later step swaps through it
+           "cyclegan": ["data=unpaired_digits", "model.pool_size=2"],
            # their end-of-run grid and completions are sampled pixel by pixel (half a minute here), after the window;
            # the grid's per-step hook is EveryModelSteps', which the other callbacks run
            "pixelcnn": ["callbacks.sample_grid=null"], "pixelrnn": ["callbacks.sample_grid=null"]}

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import fast
+from conftest import FAST, fast
 from genzoo.errors import ConfigError
 from genzoo.training import build_datamodule, build_model, train
 
@@ -386,3 +386,43 @@ def test_the_run_log_holds_the_summary_and_the_runs_warnings(compose_cfg, recwar
     assert "[genzoo.test][WARNING] - a line of genzoo's logger" in log
     assert "[genzoo.run][INFO] - Trained 2 model steps" in log and f"Output folder:  {cfg.paths.output_dir}" in log
     assert any("a warning raised during the run" in str(w.message) for w in recwarn)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["model=cyclegan"], "model=cyclegan trains on two unpaired image domains, but data=digits holds images. Use "
+                         "experiment=cyclegan_digits|cyclegan_horse2zebra or one of data=unpaired, data=unpaired_digits."),
+    # the data's kind is the first thing said (data=text's resnet1d nets do not fit PixelCNN either)
+    (["model=pixelcnn", "data=text"], "model=pixelcnn trains on images, but data=text holds text (one-hot characters). "
+                                      "Use experiment=pixelcnn_mnist_binarized or one of data=celeba, "),
+    (["model=vae", "data=toy2d"], "model=vae trains on images, but data=toy2d holds 2-D points. Use "
+                                  "experiment=vae_mnist5k_iwae|vae_mnist_iwae or one of "),
+    (["data=unpaired_digits"], "model=gan trains on images, 2-D points or text (one-hot characters), but "
+                               "data=unpaired_digits holds two unpaired image domains. Use one of data=celeba, "),
+])
+def test_a_family_meeting_the_wrong_kind_of_data_is_refused_first_with_the_fix(compose_cfg, overrides, message):
+    """The family says which kinds of data it trains on, the data module what it holds; a mismatch is one line
+    naming the experiments and data options that fit, before anything is built or written."""
+    cfg = compose_cfg(*FAST, *overrides)
+    with pytest.raises(ConfigError) as refused:
+        train(cfg)
+    assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
+    assert not Path(cfg.paths.output_dir).exists()
+
+
+def test_every_family_and_data_option_declares_a_known_kind_of_data():
+    import hydra
+    import yaml
+
+    from genzoo import models
+    from genzoo.building import CONFIG_DIR
+    from genzoo.data.base import DATA_KINDS, GenDataModule
+    from genzoo.models.base import GenerativeModule
+
+    families = [c for c in vars(models).values() if isinstance(c, type) and issubclass(c, GenerativeModule)]
+    assert len(families) >= 5 and all(set(c.data_kinds) <= set(DATA_KINDS) for c in families)
+    kinds = {}
+    for path in sorted((CONFIG_DIR / "data").glob("*.yaml")):
+        cls = hydra.utils.get_class(yaml.safe_load(path.read_text())["_target_"])
+        assert issubclass(cls, GenDataModule) and cls.data_kind in DATA_KINDS, path.name
+        kinds[path.stem] = cls.data_kind
+    assert {kinds["digits"], kinds["toy2d"], kinds["text"], kinds["unpaired_digits"]} == set(DATA_KINDS)

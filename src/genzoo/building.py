@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genzoo.checkpoint_io import AtomicCheckpointIO
 from genzoo.composition import CONFIG_DIR, instantiate
+from genzoo.data.base import DATA_KINDS
 from genzoo.errors import ConfigError
 from genzoo.models.base import GenerativeModule
 from genzoo.preflight import is_multirun
@@ -21,7 +22,70 @@ from genzoo.preflight import is_multirun
 SPEED_KEYS = ("compile", "channels_last")
 
 
+def _choice(group: str) -> str | None:
+    """The option of config group ``group`` this run took (None outside a Hydra command or composition)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.get().runtime.choices.get(group) if HydraConfig.initialized() else None
+
+
+def _class_of(target: Any) -> type | None:
+    try:
+        return hydra.utils.get_class(str(target)) if target else None
+    except Exception:  # instantiate says what is wrong with it
+        return None
+
+
+def _kinds(kinds: tuple[str, ...]) -> str:
+    names = [DATA_KINDS.get(k, k) for k in kinds]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def data_fixes(model: str, kinds: tuple[str, ...]) -> list[str]:
+    """The ``experiment=`` options of this config tree that pair ``model=<model>`` with data of ``kinds``,
+    then the ``data=`` options of those kinds."""
+    import yaml
+
+    def read(path: Path) -> dict[str, Any]:
+        return yaml.safe_load(path.read_text()) or {}
+
+    fits = [p.stem for p in sorted((CONFIG_DIR / "data").glob("*.yaml"))
+            if getattr(_class_of(read(p).get("_target_")), "data_kind", None) in kinds]
+    def chosen(path: Path) -> dict[str, str]:  # the groups an experiment chooses, with those of the ones it extends
+        out: dict[str, str] = {}
+        for d in read(path).get("defaults") or []:
+            if isinstance(d, str) and d != "_self_" and path.with_name(f"{d}.yaml").is_file():
+                out.update(chosen(path.with_name(f"{d}.yaml")))
+            elif isinstance(d, dict):
+                out.update({k.split()[-1].lstrip("/"): v for k, v in d.items()})
+        return out
+
+    paired = [p.stem for p in sorted((CONFIG_DIR / "experiment").glob("*.yaml"))
+              if chosen(p).get("model") == model and chosen(p).get("data") in fits]
+    return ([f"experiment={'|'.join(paired)}"] if paired else []) + [f"data={o}" for o in fits]
+
+
+def check_data_kind(cfg: DictConfig) -> None:
+    """Refuse, before anything is built, a family meeting a kind of data it does not train on (a family
+    declares its ``data_kinds``, a data module its ``data_kind``), naming the options that fit."""
+    cls = model_class(cfg)
+    data_cls = _class_of((cfg.get("data") or {}).get("_target_"))
+    kind = getattr(data_cls, "data_kind", None)
+    if kind is None or kind in cls.data_kinds:
+        return
+    model = _choice("model") or cfg.model.get("name", cls.__name__.lower())
+    data = _choice("data") or data_cls.__name__
+    fixes = data_fixes(model, cls.data_kinds)
+    paired = [f for f in fixes if f.startswith("experiment=")]
+    options = [f for f in fixes if f not in paired]
+    use = paired + ([f"one of {', '.join(options)}" if len(options) > 1 else options[0]] if options else [])
+    raise ConfigError(f"model={model} trains on {_kinds(cls.data_kinds)}, but data={data} holds "
+                      f"{DATA_KINDS.get(kind, kind)}." + (f" Use {' or '.join(use)}." if use else ""))
+
+
 def build_datamodule(cfg: DictConfig):
+    """The data module of ``cfg``, once the family is known to train on its kind of data."""
+    check_data_kind(cfg)
     dm = instantiate(cfg.data)
     if hasattr(dm, "cache_dir"):
         dm.cache_dir = (cfg.get("paths") or {}).get("cache_dir")  # where a fitted palette is kept
@@ -65,10 +129,6 @@ def build_model(cfg: DictConfig, datamodule) -> GenerativeModule:
                           + (f": {', '.join(f'net={o}' for o in fitting)}" if fitting else "")
                           + (" (data=toy2d chooses net=mlp, for the adversarial families)"
                              if len(datamodule.shape) == 1 else "") + ".")
-    if cls.directions and not callable(getattr(datamodule, "domain", None)):
-        raise ConfigError(f"model={name} translates between two image domains, so it trains on unpaired data: "
-                          "data=unpaired_digits (embedded), data=unpaired data.root=DIR (trainA/, trainB/, testA/, "
-                          "testB/) or data=unpaired data.root_a=DIR data.root_b=DIR.")
     for key in cls.net_keys:
         parts[key] = instantiate(net_cfg[key])
     if cls.uses_loss:

@@ -15,22 +15,6 @@ from genzoo.errors import user_error
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
-def with_model_data(overrides: list[str] | tuple[str, ...], config_dir: str | Path = CONFIG_DIR) -> list[str]:
-    """``overrides`` plus ``data=<option>`` when they choose a model whose data has another form than the
-    default digits (``conf/model_data.yaml``: CycleGAN's two domains) and choose no data themselves
-    (no ``data=``, no ``experiment=``, no sweep over models)."""
-    import yaml
-
-    overrides = list(overrides)
-    path = Path(config_dir) / "model_data.yaml"
-    chosen = {o.split("=", 1)[0].lstrip("+~"): o.split("=", 1)[1] for o in overrides if "=" in o}
-    model = chosen.get("model")
-    if not path.is_file() or model is None or "data" in chosen or "experiment" in chosen:
-        return overrides
-    data = (yaml.safe_load(path.read_text()) or {}).get(model)
-    return overrides + [f"data={data}"] if data else overrides
-
-
 def compose_config(overrides: list[str] | tuple[str, ...], output_dir: str | Path, config_name: str = "train",
                    config_dir: str | Path = CONFIG_DIR) -> DictConfig:
     """The config ``python src/train.py OVERRIDES`` would run, writing into ``output_dir``
@@ -41,8 +25,7 @@ def compose_config(overrides: list[str] | tuple[str, ...], output_dir: str | Pat
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-        cfg = compose(config_name=config_name, overrides=with_model_data(overrides, config_dir) if config_name == "train"
-                      else list(overrides), return_hydra_config=True)
+        cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(output_dir)
         cfg.hydra.runtime.cwd = os.getcwd()

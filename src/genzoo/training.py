@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genzoo.building import SPEED_KEYS, build_datamodule, build_model, build_trainer, model_class, net_options, trainer_arguments
 from genzoo.callbacks.preemption import Preemption
-from genzoo.composition import CONFIG_DIR, compose_config, instantiate, instantiate_group, with_model_data
+from genzoo.composition import CONFIG_DIR, compose_config, instantiate, instantiate_group
 from genzoo.errors import ConfigError
 from genzoo.loggers import WandbLogger
 from genzoo.logging_utils import ModelStepAxis, resolve_wandb_mode
@@ -31,8 +31,7 @@ from genzoo.run_summary import resume_command, run_identity, run_name, summary
 
 __all__ = ["CONFIG_DIR", "SPEED_KEYS", "apply_resume_rules", "build_datamodule", "build_model", "build_trainer",
            "compose_config", "instantiate", "instantiate_group", "model_class", "net_options", "objective",
-           "resume_command", "run_identity", "run_name", "say", "summary", "train", "trainer_arguments",
-           "with_model_data"]
+           "resume_command", "run_identity", "run_name", "say", "summary", "train", "trainer_arguments"]
 
 
 def _prepare_wandb(cfg: DictConfig) -> None:

@@ -271,6 +271,10 @@ SPLITS = ("train", "test")
 #: seed of the fixed held-out share of datasets without an official test split: the same images
 #: are held out whatever the run's seed, so every run of a sweep is scored on the same ones
 HELD_OUT_SEED = 20240607
+#: the kinds of data (``GenDataModule.data_kind``; a family declares those it trains on: ``data_kinds``), as
+#: a sentence names them
+DATA_KINDS = {"images": "images", "points": "2-D points", "text": "text (one-hot characters)",
+              "unpaired_images": "two unpaired image domains"}
 
 
 def check_split(split: str, key: str = "metrics.split") -> str:
@@ -331,6 +335,8 @@ class GenDataModule(pl.LightningDataModule):
 
     #: the training loader's sampler (a subclass of ResumableSampler: its position is checkpointed)
     sampler_class: type[ResumableSampler] = ResumableSampler
+    #: what a sample is (a key of ``DATA_KINDS``); a family trains on the kinds it declares (``data_kinds``)
+    data_kind = "images"
 
     # --- to implement -------------------------------------------------------------------------
     @property

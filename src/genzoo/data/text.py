@@ -121,6 +121,8 @@ class Text(GenDataModule):
     cleaned corpus holds (sorted). ``held_out_fraction`` of the windows is the held-out split.
     """
 
+    data_kind = "text"
+
     def __init__(self, path: str | None = None, seq_len: int = 32, charset: str | None = DEFAULT_CHARSET,
                  lowercase: bool = True, min_letter_share: float = 0.6, held_out_fraction: float = 0.1,
                  **kw) -> None:

@@ -81,6 +81,8 @@ class Toy2D(GenDataModule):
     """``num_samples`` points drawn once (seeded) from a toy distribution, held in memory; the held-out
     split is as many fresh points from the same distribution."""
 
+    data_kind = "points"
+
     def __init__(self, name: str = "ring", num_samples: int = 20000, **kw) -> None:
         super().__init__(**kw)
         self.distribution = Toy2DDistribution(name)

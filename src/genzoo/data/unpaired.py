@@ -71,6 +71,7 @@ class UnpairedDomains(GenDataModule):
     """
 
     sampler_class = PairSampler
+    data_kind = "unpaired_images"
 
     def __init__(self, a: GenDataModule, b: GenDataModule, batch_size: int = 1, num_workers: int = 0, seed: int = 0,
                  flip: bool = False, size: int | None = None) -> None:
