@@ -14,8 +14,10 @@ After training, every run is scored once by the same callback with the same extr
 real set (the domain classifier of the data, ``--samples`` samples against the held-out split):
 classifier FID, KID, precision, recall, effective classes (and the conditional accuracy where a
 sample is asked for a class); the families with a likelihood also report their held-out NLL in nats
-and bits per dimension (the VAE's is the importance-weighted bound at the run's k). Writes
-``zoo.md``, ``zoo.json`` and ``zoo.png`` (a row of samples per family) into ``--out``.
+and bits per dimension (the VAE's is the importance-weighted bound at the run's k). Then each run's last
+checkpoint draws 512 samples with a fixed seed: their lattice score (``genzoo.metrics.lattice``, the dot
+lattice of strided transposed convolutions) and the figure's row. Writes ``zoo.md``, ``zoo.json`` and
+``zoo.png`` (a row of samples per family) into ``--out``.
 
 The cores are shared and noisy: compare families within one invocation, never seconds across
 machines; the table states the budget, the data and the machine's load while it ran.
@@ -37,6 +39,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 FAMILIES = ["gan", "wgan", "wgan_gp", "fgan", "cgan", "vae", "cvae", "pixelcnn", "pixelrnn", "cyclegan"]
 #: the sample metrics every row reports, by the start of their logged names
+#: families whose samples are not images (none of the default ones; a toy2d run would be)
+NOT_IMAGES: tuple[str, ...] = ()
 SAMPLE_METRICS = ("fid", "kid", "precision", "recall", "effective_classes", "conditional_accuracy", "label_preservation")
 QUIET = ["logger=csv", "callbacks.rich_progress_bar=null", "trainer.enable_progress_bar=false",
          "trainer.enable_model_summary=false", "callbacks.sample_grid.every_n_steps=0",
@@ -76,13 +80,31 @@ def train_one(family: str, args: argparse.Namespace) -> dict:
     return row
 
 
+def look(run: Path, n: int = 512, seed: int = 0) -> dict:
+    """From the run's last checkpoint: ``n`` samples drawn with a fixed generator (the averaged weights where
+    kept; CycleGAN's A -> B translations of held-out sources), their lattice score against ``n`` held-out real
+    images (``genzoo.metrics.lattice``: ~1 is the data's own share of period-2/4 patterns), and the first 8."""
+    import torch
+
+    from genzoo.evaluation import load_run
+    from genzoo.metrics.lattice import lattice_score
+    from genzoo.sampling import conditions, draw_samples, real_batch
+
+    _, datamodule, model, _ = load_run(str(run / "checkpoints" / "last.ckpt"), "cpu")
+    datamodule.setup("fit")
+    y, source = conditions(model, n, datamodule)
+    fake = draw_samples(model, n, torch.Generator().manual_seed(seed), y=y, source=source)
+    target = datamodule.domain("B") if model.condition == "image" else datamodule
+    real = real_batch(target, n, "cpu")[0].float()
+    return {"lattice": lattice_score(fake, real), "first": fake[:8]}
+
+
 def summarise(family: str, run: Path, seconds: int) -> dict:
     import torch
 
-    from compare import read_series
+    from genzoo.reports.runs import final_metrics
 
-    series = read_series(run)
-    final = {k: v[-1][1] for k, v in series.items() if v}
+    final = final_metrics(run)
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     steps = int(ckpt["genzoo"]["counters"]["model_step"])
     # the trained nets' parameters (a weight average is a copy, not more model)
@@ -96,8 +118,7 @@ def summarise(family: str, run: Path, seconds: int) -> dict:
             continue
         if head in SAMPLE_METRICS or head.startswith(("nll", "bpd")) and key.endswith("/test"):
             metrics[key] = value
-    return {"family": family, "steps": steps, "steps_per_s": steps / seconds, "params": params, "metrics": metrics,
-            "samples": str(run / "samples" / "last.png")}
+    return {"family": family, "steps": steps, "steps_per_s": steps / seconds, "params": params, "metrics": metrics}
 
 
 def load_average() -> float:
@@ -112,12 +133,14 @@ def table(rows: list[dict], args: argparse.Namespace, load: tuple[float, float])
     lines = [f"{args.seconds} s of training per family (one thread each, {args.jobs} at a time), data={args.data} at "
              f"{args.size} px (CycleGAN: unpaired_digits, sklearn digits -> mnist5k digits), seed {args.seed}; sample "
              f"metrics of {args.samples} samples against the held-out split with the data's classifier; 1-minute load "
-             f"average {load[0]:.1f} at the start, {load[1]:.1f} at the end.", "",
+             f"average {load[0]:.1f} at the start, {load[1]:.1f} at the end. Lattice: the share of spectral power at "
+             "period-2/4 patterns in 512 samples over that in 512 held-out images (1: the data's own; a checkerboard "
+             "of transposed convolutions shows well above 1).", "",
              "| family | model steps | steps/s | parameters | FID | KID | precision | recall | effective classes | "
-             "class accuracy | NLL (nats) | bits/dim |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "class accuracy | NLL (nats) | bits/dim | lattice |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         if "failed" in row:
-            lines.append(f"| {row['family']} | failed: {row['failed'].splitlines()[-1][:80]} |" + " |" * 10)
+            lines.append(f"| {row['family']} | failed: {row['failed'].splitlines()[-1][:80]} |" + " |" * 11)
             continue
         nll = [v for k, v in row["metrics"].items() if k.startswith("nll")]
         bpd = [v for k, v in row["metrics"].items() if k.startswith("bpd")]
@@ -126,35 +149,36 @@ def table(rows: list[dict], args: argparse.Namespace, load: tuple[float, float])
         lines.append(f"| {row['family']} | {row['steps']} | {row['steps_per_s']:.2f} | {row['params']:,} | "
                      f"{cell(row, 'fid', '.1f')} | {cell(row, 'kid')} | {cell(row, 'precision', '.2f')} | "
                      f"{cell(row, 'recall', '.2f')} | {cell(row, 'effective_classes', '.2f')} | {accuracy} | "
-                     f"{format(nll[0], '.1f') if nll else '-'} | {format(bpd[0], '.3f') if bpd else '-'} |")
+                     f"{format(nll[0], '.1f') if nll else '-'} | {format(bpd[0], '.3f') if bpd else '-'} | "
+                     f"{format(row['lattice'], '.2f') if 'lattice' in row else '-'} |")
     return "\n".join(lines)
 
 
-def figure(rows: list[dict], path: Path, per_row: int = 8) -> None:
-    """A row of samples per family: the first ``per_row`` cells of each run's last sample grid."""
-    import matplotlib
+def figure(rows: list[dict], path: Path) -> None:
+    """A row of samples per family (the first 8 of ``look``'s fixed draw), each cell upscaled to 64 px."""
+    import torch
+    import torch.nn.functional as F
+    from torchvision.utils import make_grid
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-    from PIL import Image
+    from genzoo.reports.figures import pyplot
 
-    done = [r for r in rows if "failed" not in r and Path(r["samples"]).is_file()]
+    plt = pyplot()
+    done = [r for r in rows if r.get("first") is not None]
     if not done:
         return
-    fig, axes = plt.subplots(len(done), 1, figsize=(per_row * 0.9 + 1.6, 1.05 * len(done)), squeeze=False)
+    fig, axes = plt.subplots(len(done), 1, figsize=(9.5, 1.25 * len(done) + 0.6), squeeze=False)
     for ax, row in zip(axes[:, 0], done):
-        grid = np.asarray(Image.open(row["samples"]).convert("RGB"))
-        # save_grid's layout: cells of (size + 1) px after a 1 px border
-        cell = (grid.shape[1] - 1) // 8
-        strip = grid[: cell + 1, : per_row * cell + 1]
-        ax.imshow(strip, interpolation="nearest")
+        x = row["first"].clamp(-1, 1)
+        x = x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x[:, :3]
+        x = F.interpolate(x, size=(64, 64), mode="nearest")
+        strip = make_grid(x, nrow=8, padding=2, pad_value=1.0).add(1).div(2).permute(1, 2, 0)
+        ax.imshow(torch.clamp(strip, 0, 1).numpy(), interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_ylabel(row["family"], rotation=0, ha="right", va="center", fontsize=11)
-    fig.suptitle("samples after the same training time (first row of each run's grid)", fontsize=10)
+    fig.suptitle("samples after the same training time (8 per family, fixed seed; CycleGAN: A -> B)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
@@ -179,9 +203,15 @@ def main(argv: list[str] | None = None) -> int:
           f"data={args.data} at {args.size} px; results in {args.out}", flush=True)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         rows = list(pool.map(lambda f: train_one(f, args), args.families))
-    text = table(rows, args, (start_load, load_average()))
+    end_load = load_average()
+    for row in rows:  # after training, one at a time: the samples of the figure and the lattice score
+        if "failed" not in row and row["family"] not in NOT_IMAGES:
+            seen = look(args.out / "runs" / row["family"], seed=args.seed)
+            row["lattice"], row["first"] = seen["lattice"], seen["first"]
+    text = table(rows, args, (start_load, end_load))
     (args.out / "zoo.md").write_text(text + "\n")
-    (args.out / "zoo.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows},
+    (args.out / "zoo.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                                   "rows": [{k: v for k, v in r.items() if k != "first"} for r in rows]},
                                                   indent=2))
     figure(rows, args.out / "zoo.png")
     print(text)

@@ -30,15 +30,32 @@ def test_a_run_is_summarised_from_its_checkpoint_and_csv(tiny_run, family):
         assert not any(k.startswith(("nll", "bpd")) or k.endswith("/raw") for k in row["metrics"])
 
 
+@pytest.mark.parametrize("family", ["wgan_gp", "cvae", "cyclegan"])
+def test_each_run_is_looked_at_from_its_checkpoint_with_a_fixed_draw(tiny_run, family, tmp_path):
+    import torch
+
+    run = tiny_run(family)
+    seen = zoo.look(run.dir, n=64)
+    again = zoo.look(run.dir, n=64)
+    assert seen["first"].shape[0] == 8 and torch.equal(seen["first"], again["first"])  # a fixed seed: the same row
+    assert seen["lattice"] > 0 and seen["lattice"] == again["lattice"]
+    zoo.figure([{"family": family, "first": seen["first"]}, {"family": "gan", "failed": "boom"}], tmp_path / "zoo.png")
+    from PIL import Image
+
+    assert min(Image.open(tmp_path / "zoo.png").size) >= 64
+
+
 def test_the_table_has_a_row_per_family_and_says_what_failed():
     import argparse
 
     args = argparse.Namespace(seconds=60, jobs=2, data="mnist5k", size=16, seed=0, samples=100)
     rows = [{"family": "vae", "steps": 120, "steps_per_s": 2.0, "params": 1234,
-             "metrics": {"fid/classifier/100/test": 12.34, "nll_k100/test": 99.5, "effective_classes/classifier/100": 9.1}},
+             "metrics": {"fid/classifier/100/test": 12.34, "nll_k100/test": 99.5, "effective_classes/classifier/100": 9.1},
+             "lattice": 1.234},
             {"family": "gan", "failed": "Traceback...\nRuntimeError: boom"}]
     text = zoo.table(rows, args, (1.0, 2.0))
     vae, gan = (line for line in text.splitlines() if line.startswith(("| vae", "| gan")))
     cells = [c.strip() for c in vae.split("|")[1:-1]]
     assert cells[:5] == ["vae", "120", "2.00", "1,234", "12.3"] and cells[8] == "9.10" and cells[10] == "99.5"
+    assert cells[12] == "1.23"
     assert "failed: RuntimeError: boom" in gan and "load average 1.0 at the start, 2.0 at the end" in text
