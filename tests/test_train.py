@@ -426,3 +426,19 @@ def test_every_family_and_data_option_declares_a_known_kind_of_data():
         assert issubclass(cls, GenDataModule) and cls.data_kind in DATA_KINDS, path.name
         kinds[path.stem] = cls.data_kind
     assert {kinds["digits"], kinds["toy2d"], kinds["text"], kinds["unpaired_digits"]} == set(DATA_KINDS)
+
+
+@pytest.mark.cli
+def test_a_command_line_run_logs_lightnings_lines_and_its_summary_to_train_log_and_shows_them_plain(tmp_path):
+    """python src/train.py: Hydra's job log (train.log) gets Lightning's lines and genzoo's summary with their time
+    and source; the console shows them as written (no log prefix)."""
+    from conftest import run_in_process
+
+    r = run_in_process("train.py", *fast("trainer.max_steps=2"), f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "[pytorch_lightning.utilities.rank_zero][INFO] - GPU available: " in log
+    assert "[genzoo.run][INFO] - Trained 2 model steps" in log
+    shown = (r.stdout + r.stderr).splitlines()
+    assert any(line.startswith("GPU available: ") for line in shown) and "Trained 2 model steps (4 optimiser steps)." in shown
+    assert not [line for line in shown if "][INFO] - " in line]
