@@ -209,3 +209,104 @@ def test_channels_last_trains_every_family_like_the_default(compose_cfg, model):
     assert set(metrics["true"]) == set(metrics["false"])
     for key, want in metrics["false"].items():
         assert metrics["true"][key] == pytest.approx(want, rel=RTOL, abs=1e-7), key
+
+
+# --- sampling options: every one a family has is taken where samples are drawn; every other key is refused ---------
+def sample_cli(tmp_path: Path, ckpt: Path, name: str, *args: str):
+    """sample.py in process into ``tmp_path/name``; (result, that folder)."""
+    from conftest import run_in_process
+
+    r = run_in_process("sample.py", f"ckpt_path={ckpt}", "num_samples=4", f"hydra.run.dir={tmp_path / name}", *args,
+                       cwd=tmp_path)
+    return r, tmp_path / name
+
+
+def sample_refused(tmp_path: Path, ckpt: Path, *args: str) -> str:
+    r, folder = sample_cli(tmp_path, ckpt, "refused", *args)
+    said = [line for line in r.stderr.splitlines() if line.startswith("Error: ")]
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(said) == 1, r.stderr[-1500:]
+    assert not folder.exists()  # a refused command leaves no run folder
+    return said[0]
+
+
+def pixels(folder: Path, name: str = "random.png") -> torch.Tensor:
+    import numpy as np
+    from PIL import Image
+
+    return torch.from_numpy(np.asarray(Image.open(folder / name)).copy())
+
+
+def sample_config(*overrides: str):
+    """conf/sample.yaml composed with ``overrides`` as sample.py's command line passes them to Hydra."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from genzoo.composition import CONFIG_DIR
+    from sample import sampling_overrides
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose("sample", overrides=sampling_overrides(list(overrides)), return_hydra_config=False)
+
+
+def test_sample_takes_every_sampling_option_of_pixelcnn(tiny_run):
+    """model.temperature, model.sample_mode and model.sampler, given to sample.py as training takes them (or
+    with Hydra's +), build the run's model with them, and each reaches the samples: argmax ignores the noise
+    (two seeds, one picture; sampling gives two), a low temperature changes the picture, the naive sampler
+    draws the cached one's pictures."""
+    from genzoo.checkpoints import load_checkpoint
+    from genzoo.evaluation import load_run
+    from sample import sampling_options
+
+    ckpt = tiny_run("pixelcnn").ckpt
+    stored = load_checkpoint(ckpt, mmap=True)
+    given = {"temperature": 0.05, "sample_mode": "argmax", "sampler": "naive"}
+    for plus in ("", "+"):
+        cfg = sample_config(f"ckpt_path={ckpt}", *(f"{plus}model.{k}={v}" for k, v in given.items()))
+        assert sampling_options(cfg, stored) == given
+
+    def draws(options: dict, seed: int) -> torch.Tensor:
+        model = load_run(str(ckpt), "cpu", options)[2]
+        for key, value in options.items():
+            assert getattr(model, key) == value
+        return model.sample(3, generator=torch.Generator().manual_seed(seed))
+
+    default, other_seed = draws({}, 0), draws({}, 1)
+    assert not torch.equal(default, other_seed)  # sampling: the seed's noise matters
+    assert torch.equal(draws({"sample_mode": "argmax"}, 0), draws({"sample_mode": "argmax"}, 1))  # argmax: it does not
+    assert not torch.equal(draws({"temperature": 0.05}, 0), default)
+    assert torch.equal(draws({"sampler": "naive"}, 0), default)
+
+
+def test_sample_refuses_what_it_would_not_use(tiny_run, tmp_path):
+    """Through sample.py's command line: a key the family has no sampling option for, an out-of-range value,
+    a key of no use to sample.py and ema= on a run without a weight average: one line each, naming what the
+    run takes, and no run folder left."""
+    ckpt = tiny_run("pixelcnn").ckpt
+    said = sample_refused(tmp_path, ckpt, "model.temperature=0")
+    assert "model.temperature=0 must be a number > 0" in said
+    assert "model.sample_mode='greedy'" in sample_refused(tmp_path, ckpt, "model.sample_mode=greedy")
+    said = sample_refused(tmp_path, ckpt, "model.levels=2")
+    assert "model=pixelcnn has no sampling option levels" in said
+    assert "model.temperature, model.sample_mode, model.sampler" in said
+    said = sample_refused(tmp_path, ckpt, "+temperature=0.8")
+    assert "temperature= is not an option of sample.py" in said and "Did you mean model.temperature?" in said
+    assert "interpolation.speed=" in sample_refused(tmp_path, ckpt, "+interpolation.speed=2")
+    assert "keeps no weight average" in sample_refused(tmp_path, ckpt, "ema=false")
+
+
+def test_sample_draws_from_the_trained_weights_with_ema_false(tiny_run, tmp_path):
+    """A GAN with a weight average samples with it by default (ema=true the same); ema=false gives the
+    trained generator's samples, which differ. A GAN has no model.* sampling option: each is refused."""
+    ckpt = tiny_run("gan").ckpt
+    drawn = {}
+    for name, args in {"default": (), "ema_true": ("ema=true",), "ema_false": ("ema=false",)}.items():
+        r, folder = sample_cli(tmp_path, ckpt, name, *args)
+        assert r.returncode == 0, r.stderr[-1500:]
+        drawn[name] = {p: pixels(folder, p) for p in ("random.png", "fixed.png", "interpolation.png")}
+    for p in drawn["default"]:
+        assert torch.equal(drawn["default"][p], drawn["ema_true"][p])
+        assert not torch.equal(drawn["default"][p], drawn["ema_false"][p]), p
+    said = sample_refused(tmp_path, ckpt, "model.temperature=0.8")
+    assert "model=gan has no sampling option temperature" in said and "Its sampling options: none" in said
+    assert "ema=1 must be true" in sample_refused(tmp_path, ckpt, "ema=1")

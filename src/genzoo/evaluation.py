@@ -13,8 +13,10 @@ from omegaconf import DictConfig, OmegaConf
 from genzoo.errors import ConfigError
 
 
-def load_run(ckpt_path: str, device: str = "cpu"):
-    """(run config, datamodule, model with the checkpoint's weights, checkpoint dict)."""
+def load_run(ckpt_path: str, device: str = "cpu", model_options: dict | None = None):
+    """(run config, datamodule, model with the checkpoint's weights, checkpoint dict). ``model_options``:
+    ``model.*`` values that replace the run's when the model is built (sample.py's sampling options, checked
+    by the family's constructor as in training)."""
     from genzoo.checkpoints import load_checkpoint
 
     ckpt = load_checkpoint(ckpt_path, map_location=device)  # weights_only: nothing in the file (or its config) runs
@@ -22,6 +24,8 @@ def load_run(ckpt_path: str, device: str = "cpu"):
 
     stored = ckpt["genzoo"]["config"]
     cfg = OmegaConf.create(stored)
+    if model_options:
+        cfg = OmegaConf.merge(cfg, {"model": model_options})
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
     try:

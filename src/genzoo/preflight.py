@@ -32,6 +32,32 @@ def preflight(cfg: DictConfig) -> tuple[str | None, dict[str, Any] | None]:
     return prepare_resume(cfg)
 
 
+def unused_keys(cfg: DictConfig, config_name: str, open_nodes: tuple[str, ...] = ()) -> list[str]:
+    """The keys of ``cfg`` that ``conf/<config_name>.yaml`` (a command's config: sample, eval) does not have, so
+    the command would ignore them (Hydra adds any key given as ``+key=value``); its config groups (``paths``)
+    and ``open_nodes`` (checked by the command itself) are not searched."""
+    import yaml
+
+    from genzoo.composition import CONFIG_DIR
+
+    schema = yaml.safe_load((CONFIG_DIR / f"{config_name}.yaml").read_text()) or {}
+    groups = {next(iter(d)) if isinstance(d, dict) else d for d in schema.pop("defaults", [])}
+
+    def walk(node: Any, known: dict, prefix: str) -> list[str]:
+        out = []
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            if name in open_nodes or (not prefix and key in groups):
+                continue
+            if key not in known:
+                out.append(name)
+            elif isinstance(known[key], dict) and hasattr(value, "items"):
+                out += walk(value, known[key], f"{name}.")
+        return out
+
+    return walk(cfg, schema, "")
+
+
 def data_ready(datamodule) -> None:
     """Download what the data needs and build its training set now, before a logger starts or a file of the
     run is written, so a failed download or too little data is refused with nothing left behind. Only the

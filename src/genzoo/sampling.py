@@ -213,3 +213,24 @@ def interpolation_noise(model, pairs: int, steps: int, mode: str = "slerp",
     noise = {k: v.repeat_interleave(steps, 0) for k, v in a.items()}
     noise[key] = interpolate(a[key], b[key], steps, mode).view(pairs * steps, *a[key].shape[1:])
     return noise
+
+
+def check_sampling_options(family: type, run_model: str, options: dict, unused: list[str] | None = None) -> None:
+    """Refuse what sample.py would not use: a ``model.<key>=`` that is not one of the family's sampling options
+    (its ``sampling_keys``, such as PixelCNN's ``model.temperature``), a value their rule refuses, or a key the
+    command does not have (``unused``: added with ``+key=``). Each is one ConfigError naming what it takes."""
+    from genzoo.config_rules import declared
+
+    keys = declared(family, "sampling_keys")
+    takes = (", ".join(f"model.{k}" for k in keys) or "none") + "; and ema=true|false where the run keeps a weight " \
+        "average (model.ema_decay)"
+    for name in unused or []:
+        hint = f" Did you mean model.{name}?" if name in keys else ""
+        raise ConfigError(f"{name}= is not an option of sample.py, so it would be ignored.{hint} The sampling "
+                          f"options of model={run_model}: {takes}.")
+    for name, value in options.items():
+        if name not in keys:
+            raise ConfigError(f"model.{name}={value}: model={run_model} has no sampling option {name} (what training "
+                              f"fixed stays as trained). Its sampling options: {takes}.")
+        if problem := keys[name].problem(value, f"model.{name}"):
+            raise ConfigError(problem + ".")
