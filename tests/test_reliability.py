@@ -472,6 +472,13 @@ def test_catalogue_of_bad_inputs_gives_one_clear_line_each(tmp_path, a_checkpoin
         (R + "c26.py", [str(pics)], str(pics)),
         (R + "c5.py", [str(pics)], str(pics)),
         (R + "c22.py", [f"{tmp_path}/missing.ckpt"], "missing.ckpt"),
+        # issue 34: data that is mostly not what it seems, a download that fails, options sample.py would not use
+        (T, ["data.batch_size=5000"], "data.held_out_fraction=0.1"),
+        (T, ["data=text", "data.charset=xz"], "outside data.charset"),
+        (T, ["data=mnist", "data.download=true", f"data.root={tmp_path}/to_download"], "Downloading MNIST"),
+        (S, [f"ckpt_path={good}", "model.temperature=0.8"], "model=gan has no sampling option temperature"),
+        (S, [f"ckpt_path={good}", "+temperature=0.8"], "temperature= is not an option of sample.py"),
+        (S, [f"ckpt_path={good}", "ema=false"], "keeps no weight average"),
     ]
     before = snapshot(tmp_path)
 
