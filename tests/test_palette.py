@@ -38,6 +38,7 @@ def test_kmeans_finds_the_colours_of_a_few_colour_image_set():
     order = torch.cdist(SIX, centres).argmin(1)
     assert sorted(order.tolist()) == list(range(6))  # one centre per colour
     assert torch.allclose(centres[order], SIX, atol=0.01)
+    assert torch.equal(kmeans(pixels, 6, seed=0), centres)  # a function of the seed: the cached palette is reproducible
 
 
 def test_saturation_is_zero_for_grey_and_one_for_pure_hues():

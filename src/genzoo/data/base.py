@@ -1,296 +1,46 @@
-"""DataModule base, in-memory datasets and a sampler that makes a mid-epoch resume exact.
+"""The base of every genzoo DataModule (``GenDataModule``), and the names of the data package's parts:
+in-memory datasets (``genzoo.data.tensors``), the resumable training loaders (``genzoo.data.loaders``),
+binarisation (``genzoo.data.binarisation``), palettes (``genzoo.data.palettes``) and the splits
+(``genzoo.data.splits``), all importable from here as before.
 
 Batches are ``(x,)`` or ``(x, y)``: ``x`` float in [-1, 1] (NCHW images, or N x 2 toy points),
 ``y`` integer labels where the dataset has them.
-
-Exact resume: Lightning 2.x saves and restores the state of any train loader that implements
-``state_dict``/``load_state_dict`` (its ``_Stateful`` protocol) and restores it right before the
-first ``iter()``. ``ResumableLoader`` reports the epoch and the number of batches the training
-loop has *consumed* (counted in ``GenDataModule.on_before_batch_transfer``, so the batch
-Lightning prefetches is not counted), and ``ResumableSampler`` skips exactly those on resume.
-The permutation of epoch e is a pure function of (seed, e), so it is the same after a restart.
-
-Data on the device (``data.on_device``, issue 35): an in-memory training set (``TensorImages``, the text
-windows) is copied once to the run's device, compact (uint8 pixels, character indices), and
-``ResidentLoader`` slices each batch there with one indexing op: no DataLoader, no worker, no per-step
-host-to-device copy. It walks the same ``ResumableSampler`` order (the same batches, resume and DDP
-sharding as the DataLoader), and dynamic binarisation draws from the same global RNG in
-``on_after_batch_transfer``, so both paths give identical batches for a seed. ``auto`` (the default)
-uses it whenever the training set is in memory, on CPU as on GPU (on CPU it is also faster: measured in
-``tests/test_on_device.py``'s docstring); file-backed sets keep the DataLoader, its worker processes,
-persistent workers and, on a GPU, pinned memory.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset
 
+from genzoo.data.binarisation import BINARIZE, Binarized, binarize, binarized, fixed_uniforms
+from genzoo.data.loaders import ResidentLoader, ResumableLoader, ResumableSampler
+from genzoo.data.palettes import (
+    PALETTE_PIXELS,
+    Palettised,
+    kmeans,
+    load_or_fit_palette,
+    nearest_colour,
+    palettised,
+    quantise_to_palette,
+)
+from genzoo.data.splits import HELD_OUT_SEED, SPLITS, check_split, held_out_share
+from genzoo.data.tensors import MappedImages, TensorImages, passthrough_collate, resident_capable, take, to_unit_range
 from genzoo.errors import ConfigError
 
-
-def to_unit_range(x: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] -> float [-1, 1]; float tensors pass through."""
-    if x.dtype == torch.uint8:
-        return x.float().div_(127.5).sub_(1.0)
-    return x
-
-
-def passthrough_collate(batch: Any) -> Any:
-    """Collate for datasets whose ``__getitems__`` already returns a whole batch."""
-    return batch
-
-
-class TensorImages(Dataset):
-    """A dataset held in memory as tensors; a batch is one indexing op, no per-sample Python.
-
-    ``x`` is stored compactly (uint8 for images) and converted to [-1, 1] per batch.
-    """
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
-        self.x = x
-        self.y = y
-
-    def __len__(self) -> int:
-        return self.x.shape[0]
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
-        return self.__getitems__([i])
-
-    def __getitems__(self, idx: Sequence[int] | torch.Tensor) -> tuple[torch.Tensor, ...]:
-        idx_t = idx if isinstance(idx, torch.Tensor) else torch.as_tensor(idx, dtype=torch.long)
-        x = to_unit_range(self.x[idx_t])
-        return (x,) if self.y is None else (x, self.y[idx_t])
-
-    def to_device(self, device: torch.device | str) -> TensorImages:
-        """This set with its tensors (still compact: uint8 images) on ``device`` (``ResidentLoader``)."""
-        return TensorImages(self.x.to(device), None if self.y is None else self.y.to(device))
-
-
-class ResumableSampler(DistributedSampler):
-    """Shuffled indices of one rank, reproducible per (seed, epoch), able to skip consumed batches.
-
-    It subclasses ``DistributedSampler`` so that Lightning leaves it in place under DDP; it
-    shards itself with the rank and world size it is given.
-    """
-
-    def __init__(self, dataset: Dataset, batch_size: int, num_replicas: int = 1, rank: int = 0,
-                 seed: int = 0, shuffle: bool = True) -> None:
-        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=True)
-        self.batch_size = batch_size
-        self.consumed = 0  # batches of the current epoch the training loop has taken
-        self._skip = 0
-
-    def epoch_order(self) -> torch.Tensor:
-        """Every item of this epoch in order (all ranks): a function of (seed, epoch) only."""
-        n = len(self.dataset)
-        if self.shuffle:
-            return torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
-        return torch.arange(n)
-
-    def indices(self) -> torch.Tensor:
-        """This rank's items of the epoch still to come, in order (the resume skip applies once)."""
-        order = self.epoch_order()[: self.total_size][self.rank :: self.num_replicas]
-        skip, self._skip = self._skip, 0
-        self.consumed = skip
-        return order[skip * self.batch_size :]
-
-    def __iter__(self):
-        return iter(self.indices().tolist())
-
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "consumed": self.consumed}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.epoch, self._skip = state["epoch"], state["consumed"]
-        if self._skip * self.batch_size >= self.num_samples - self.batch_size + 1:  # epoch was finished
-            self.epoch, self._skip = self.epoch + 1, 0
-
-
-class ResumableLoader(DataLoader):
-    """A DataLoader whose position Lightning checkpoints (see the module docstring)."""
-
-    def state_dict(self) -> dict[str, int]:
-        return self.sampler.state_dict()
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.sampler.load_state_dict(state)
-
-
-class ResidentLoader:
-    """The training batches of an in-memory set held on the device (``data.on_device``): the set is copied
-    to ``device`` once (compact: uint8 images, character indices), and each batch is one indexing op
-    there, in the order of ``sampler`` (a ``ResumableSampler``: the DataLoader's batches, resume and
-    sharding). Lightning checkpoints its position like ``ResumableLoader``'s and calls the sampler's
-    ``set_epoch`` through ``.sampler``."""
-
-    def __init__(self, dataset: Dataset, sampler: ResumableSampler, batch_size: int,
-                 device: torch.device | str = "cpu") -> None:
-        self.device = torch.device(device)
-        self.dataset = dataset.to_device(self.device)
-        self.sampler = sampler
-        self.batch_size = batch_size
-
-    def __len__(self) -> int:
-        return len(self.sampler) // self.batch_size  # drop_last, as the DataLoader
-
-    def __iter__(self):
-        order = self.sampler.indices().to(self.device)
-        b = self.batch_size
-        for start in range(0, len(order) - b + 1, b):
-            yield self.dataset.__getitems__(order[start : start + b])
-
-    def state_dict(self) -> dict[str, int]:
-        return self.sampler.state_dict()
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.sampler.load_state_dict(state)
-
-
-def resident_capable(dataset: Dataset) -> bool:
-    """Whether ``dataset`` is held in memory and can be copied to a device (``to_device``)."""
-    return callable(getattr(dataset, "to_device", None))
-
+__all__ = ["BINARIZE", "DATA_KINDS", "HELD_OUT_SEED", "ON_DEVICE", "PALETTE_PIXELS", "SPLITS", "Binarized",
+           "GenDataModule", "MappedImages", "Palettised", "ResidentLoader", "ResumableLoader", "ResumableSampler",
+           "TensorImages", "binarize", "binarized", "check_split", "fixed_uniforms", "held_out_share", "kmeans",
+           "nearest_colour", "passthrough_collate", "quantise_to_palette", "resident_capable", "take", "to_unit_range"]
 
 ON_DEVICE = ("auto", True, False)
-
-
-class MappedImages(Dataset):
-    """A dataset whose images go through ``images(x, idx)`` as each batch is read (labels untouched):
-    the wrapper for file-backed sets; an in-memory set is transformed once instead."""
-
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
-
-    def images(self, x: torch.Tensor, idx: Sequence[int]) -> torch.Tensor:
-        raise NotImplementedError
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
-        return tuple(t[0] for t in self.__getitems__([i]))
-
-    def __getitems__(self, idx: Sequence[int]) -> tuple[torch.Tensor, ...]:
-        batch = GenDataModule.take(self.dataset, list(idx))
-        return (self.images(to_unit_range(batch[0]), idx), *batch[1:])
-
-
-class Binarized(MappedImages):
-    """Images binarised to {-1, 1} with a fixed draw: pixel p of item i is 1 with probability
-    (x + 1) / 2, from uniforms seeded by (``seed``, i), so every read of an item gives the same
-    binary image, whatever the batch, worker or process (static binarisation)."""
-
-    def __init__(self, dataset: Dataset, seed: int) -> None:
-        super().__init__(dataset)
-        self.seed = seed
-
-    def images(self, x: torch.Tensor, idx: Sequence[int]) -> torch.Tensor:
-        return binarize(x, fixed_uniforms(idx, x.shape[1:], self.seed))
-
-
-def fixed_uniforms(idx: Sequence[int], shape: Sequence[int], seed: int) -> torch.Tensor:
-    """One uniform per pixel of each item, a function of (``seed``, item index) only."""
-    return torch.stack([torch.rand(tuple(shape), generator=torch.Generator().manual_seed(seed * 1_000_003 + int(i)))
-                        for i in idx])
-
-
-def binarized(dataset: Dataset, seed: int) -> Dataset:
-    """``dataset`` with one fixed binarisation draw per item. An in-memory set is binarised once, here
-    (stored as uint8 0/255: batches stay one indexing op); others are wrapped (``Binarized``)."""
-    if not isinstance(dataset, TensorImages):
-        return Binarized(dataset, seed)
-    x = to_unit_range(dataset.x.clone()) if dataset.x.dtype == torch.uint8 else dataset.x
-    u = fixed_uniforms(range(len(x)), x.shape[1:], seed)
-    return TensorImages(((binarize(x, u) + 1) * 127.5).to(torch.uint8), dataset.y)
-
-
-def binarize(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """{-1, 1} images: 1 where the uniform ``u`` < (x + 1) / 2 (a Bernoulli draw per pixel)."""
-    return torch.where(u < (x + 1) / 2, 1.0, -1.0).to(x.dtype)
-
-
-class Palettised(MappedImages):
-    """Images with every pixel replaced by its nearest palette colour, per batch (file-backed sets)."""
-
-    def __init__(self, dataset: Dataset, palette: torch.Tensor) -> None:
-        super().__init__(dataset)
-        self.palette = palette
-
-    def images(self, x: torch.Tensor, idx: Sequence[int]) -> torch.Tensor:
-        return quantise_to_palette(x, self.palette)
-
-
-def nearest_colour(x: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) in [-1, 1] -> (N, H, W) index of the nearest of the palette's (K, C) colours."""
-    d = torch.cdist(x.float().movedim(1, -1).reshape(-1, x.shape[1]), palette.float(),
-                    compute_mode="donot_use_mm_for_euclid_dist")  # exact: a palette colour maps to itself
-    return d.argmin(1).view(x.shape[0], *x.shape[2:])
-
-
-def quantise_to_palette(x: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
-    return palette[nearest_colour(x, palette)].movedim(-1, 1).to(x.dtype)
-
-
-def kmeans(points: torch.Tensor, k: int, seed: int, iters: int = 50) -> torch.Tensor:
-    """k-means (k-means++ seeding, then Lloyd's iterations) of ``points`` (M, C): the (k, C) centres.
-    A cluster left empty is moved to the point farthest from its centre."""
-    g = torch.Generator().manual_seed(seed)
-    points = points.double()
-    centres = points[torch.randint(len(points), (1,), generator=g)]
-    d2 = torch.cdist(points, centres).squeeze(1) ** 2
-    for _ in range(1, k):
-        i = torch.multinomial(d2 / d2.sum(), 1, generator=g) if d2.sum() > 0 else torch.randint(len(points), (1,),
-                                                                                                 generator=g)
-        centres = torch.cat([centres, points[i]])
-        d2 = torch.minimum(d2, (torch.cdist(points, points[i]).squeeze(1)) ** 2)
-    for _ in range(iters):
-        dist = torch.cdist(points, centres)
-        assign = dist.argmin(1)
-        sums = torch.zeros_like(centres).index_add_(0, assign, points)
-        counts = torch.bincount(assign, minlength=k).to(points.dtype)
-        new = sums / counts.clamp(min=1).unsqueeze(1)
-        empty = counts == 0
-        if empty.any():
-            far = dist.gather(1, assign[:, None]).squeeze(1).topk(int(empty.sum())).indices
-            new[empty] = points[far]
-        if torch.equal(new, centres):
-            break
-        centres = new
-    return centres.float()
-
-
-PALETTE_PIXELS = 200_000  # pixels of the training images the palette is fitted on
-BINARIZE = ("none", "static", "dynamic")
-SPLITS = ("train", "test")
-#: seed of the fixed held-out share of datasets without an official test split: the same images
-#: are held out whatever the run's seed, so every run of a sweep is scored on the same ones
-HELD_OUT_SEED = 20240607
 #: the kinds of data (``GenDataModule.data_kind``; a family declares those it trains on: ``data_kinds``), as
 #: a sentence names them
 DATA_KINDS = {"images": "images", "points": "2-D points", "text": "text (one-hot characters)",
               "unpaired_images": "two unpaired image domains"}
 
-
-def check_split(split: str, key: str = "metrics.split") -> str:
-    if split not in SPLITS:
-        raise ConfigError(f"{key}={split!r} is not a split; choose train (the training images) or test "
-                          "(the held-out images: the official test split, or a fixed held-out share).")
-    return split
-
-
-def held_out_share(n: int, fraction: float, split: str) -> torch.Tensor:
-    """Indices of ``split`` in a fixed partition of ``n`` items: a seeded ``fraction`` is held out."""
-    if not 0.0 < fraction < 1.0:
-        raise ConfigError(f"data.held_out_fraction must be in (0, 1), got {fraction}.")
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(HELD_OUT_SEED))
-    k = max(1, round(n * fraction))
-    return order[:k].sort().values if split == "test" else order[k:].sort().values
 
 
 class GenDataModule(pl.LightningDataModule):
@@ -323,7 +73,7 @@ class GenDataModule(pl.LightningDataModule):
             raise ConfigError("data.palette_size and data.binarize both reduce the pixel values; use one of them.")
         self.binarize = binarize
         self.palette_size = palette_size
-        #: where the fitted palette is cached (set by genzoo.training.build_datamodule; None: not cached)
+        #: where the fitted palette is cached (set by genzoo.building.build_datamodule; None: not cached)
         self.cache_dir: str | None = None
         self._palette: torch.Tensor | None = None
         self.batch_size = batch_size
@@ -369,7 +119,7 @@ class GenDataModule(pl.LightningDataModule):
             if split == "test" or self.binarize == "static":
                 ds = binarized(ds, HELD_OUT_SEED + (split == "test"))
         if self.palette_size is not None:
-            ds = self._palettised(ds)
+            ds = palettised(ds, self.palette)
         return ds
 
     # --- palette quantisation ----------------------------------------------------------------------
@@ -380,59 +130,20 @@ class GenDataModule(pl.LightningDataModule):
         if self.palette_size is None:
             return None
         if self._palette is None:
-            self._palette = self._load_or_fit_palette()
+            self._palette = load_or_fit_palette(self)
         return self._palette
-
-    def _load_or_fit_palette(self) -> torch.Tensor:
-        import os
-        from pathlib import Path
-
-        from genzoo.metrics.extractors import dataset_key, read_cache
-
-        if len(self.shape) != 3:
-            raise ConfigError(f"data.palette_size quantises image colours; this data has shape {self.shape}. "
-                              "Set data.palette_size=null.")
-        path = Path(self.cache_dir) / f"palette-{dataset_key(self)}.pt" if self.cache_dir else None
-        cached = read_cache(path) if path is not None else None
-        if isinstance(cached, torch.Tensor) and cached.shape == (self.palette_size, self.shape[0]):
-            return cached
-        ds = self.build_dataset("train")
-        g = torch.Generator().manual_seed(HELD_OUT_SEED)
-        n_img = len(ds)
-        per_image = math.prod(self.shape[1:])
-        take = torch.randperm(n_img, generator=g)[: max(1, min(n_img, -(-PALETTE_PIXELS // per_image)))].tolist()
-        x = to_unit_range(self.take(ds, take)[0]).float()
-        pixels = x.movedim(1, -1).reshape(-1, self.shape[0])
-        if len(torch.unique(pixels, dim=0)) < self.palette_size:
-            raise ConfigError(f"data.palette_size={self.palette_size}: the training images have only "
-                              f"{len(torch.unique(pixels, dim=0))} distinct colours; choose fewer.")
-        centres = kmeans(pixels, self.palette_size, seed=HELD_OUT_SEED)
-        palette = torch.round((centres.clamp(-1, 1) + 1) * 127.5) / 127.5 - 1  # 8-bit colours: images stay uint8
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            torch.save(palette, tmp)
-            os.replace(tmp, path)
-        return palette
-
-    def _palettised(self, ds: Dataset) -> Dataset:
-        """``ds`` with its colours quantised to the palette: an in-memory set once (stored as uint8),
-        others per batch."""
-        if not isinstance(ds, TensorImages):
-            return Palettised(ds, self.palette)
-        x = quantise_to_palette(to_unit_range(ds.x.clone()).float(), self.palette)
-        return TensorImages(torch.round((x + 1) * 127.5).to(torch.uint8), ds.y)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
             self.train_set = self._built("train")
             if len(self.train_set) < self.batch_size:
                 f, n = getattr(self, "held_out_fraction", None), len(self.train_set)
-                held = "" if f is None else (f" ({len(self.dataset('test'))} of its {n + len(self.dataset('test'))} are "
-                                             f"held out for evaluation: data.held_out_fraction={f})")
+                k = 0 if f is None else len(self.dataset("test"))  # one item alone is both splits: nothing held out
+                held = "" if f is None or n + k <= 2 else \
+                    f" ({k} of its {n + k} are held out for evaluation: data.held_out_fraction={f})"
                 raise ConfigError(f"{type(self).__name__} has {n} training samples{held}, fewer than one batch "
                                   f"(data.batch_size={self.batch_size}). Lower data.batch_size"
-                                  f"{' or data.held_out_fraction' if f is not None else ''}, or add data.")
+                                  f"{' or data.held_out_fraction' if held else ''}, or add data.")
 
     def dataset(self, split: str = "train") -> Dataset:
         """The training set, or the held-out set (built on first use)."""
@@ -499,15 +210,8 @@ class GenDataModule(pl.LightningDataModule):
             batch = (binarize(x, torch.rand_like(x)), *batch[1:])
         return batch
 
-    @staticmethod
-    def take(ds: Dataset, idx: list[int]) -> tuple[torch.Tensor, ...]:
-        if callable(getattr(ds, "__getitems__", None)):
-            return ds.__getitems__(idx)
-        items = [ds[i] for i in idx]
-        batch = (torch.stack([it[0] for it in items]),)
-        if len(items[0]) > 1:
-            batch += (torch.as_tensor([int(it[1]) for it in items]),)
-        return batch
+    #: items ``idx`` of a dataset as one batch
+    take = staticmethod(take)
 
     def sample_real(self, n: int, with_labels: bool = False, split: str = "train"):
         """``n`` real examples in [-1, 1] of ``split`` (the first n of a fixed shuffle), for plots and
