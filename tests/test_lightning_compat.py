@@ -77,17 +77,21 @@ def test_checkpoint_internals_save_now_with_our_names(tmp_path):
                 assert not lightning_compat.checkpoint_skips(self.cb, trainer)
                 cands = lightning_compat.monitor_candidates(self.cb, trainer)
                 cands["model_step"] = torch.tensor(7)
+                self.logger_step = lightning_compat.logger_step(trainer)
                 lightning_compat.save_checkpoint_now(self.cb, trainer, cands)
 
     ckpt = ModelCheckpoint(dirpath=tmp_path, filename="g{model_step:07.0f}", auto_insert_metric_name=False,
                            save_top_k=-1, save_last=True, every_n_train_steps=0, every_n_epochs=0,
                            save_on_train_epoch_end=False)
-    trainer = pl.Trainer(max_steps=6, logger=False, callbacks=[ckpt, SaveAtTwo(ckpt)], enable_progress_bar=False,
+    at_two = SaveAtTwo(ckpt)
+    trainer = pl.Trainer(max_steps=6, logger=False, callbacks=[ckpt, at_two], enable_progress_bar=False,
                          enable_model_summary=False)
     trainer.fit(TwoOptimisers(), DataLoader(TensorDataset(torch.randn(40, 2)), batch_size=4))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g0000007.ckpt", "last.ckpt"]
     saved = torch.load(tmp_path / "g0000007.ckpt", weights_only=True)
     assert saved["global_step"] == 4  # two batches of two optimiser steps
+    # the logger step the checkpoint was saved at, read back from the fit loop's saved state
+    assert lightning_compat.checkpoint_logger_step(saved) == at_two.logger_step
 
 
 @pytest.mark.parametrize("every,expected", [(3, [3, 6]), (0, [])])
@@ -157,3 +161,15 @@ def test_attached_trainer_is_the_trainer_fitting_the_module():
                          enable_checkpointing=False)
     trainer.fit(module, DataLoader(TensorDataset(torch.randn(8, 2)), batch_size=4))
     assert lightning_compat.attached_trainer(module) is trainer is module.trainer
+
+
+def test_the_sigterm_broadcast_can_be_skipped_and_restored():
+    """skip_sigterm_broadcast shadows the epoch loop's _broadcast_sigterm_tensor (Lightning's per-batch
+    collective) with a no-op, and restores the method."""
+    trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    loop = trainer.fit_loop.epoch_loop
+    method = type(loop)._broadcast_sigterm_tensor
+    lightning_compat.skip_sigterm_broadcast(trainer)
+    assert loop._broadcast_sigterm_tensor() is None and "_broadcast_sigterm_tensor" in vars(loop)
+    lightning_compat.skip_sigterm_broadcast(trainer, skip=False)
+    assert "_broadcast_sigterm_tensor" not in vars(loop) and loop._broadcast_sigterm_tensor.__func__ is method
