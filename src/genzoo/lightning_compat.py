@@ -114,6 +114,13 @@ def wandb_init_arguments(logger: Any) -> dict[str, Any]:
     return logger._wandb_init
 
 
+def format_summary_table(*args: Any) -> str:
+    """Lightning's text table of a model summary (``ModelSummary`` prints it): the totals, then the columns."""
+    from pytorch_lightning.utilities.model_summary.model_summary import _format_summary_table
+
+    return _format_summary_table(*args)
+
+
 def plain_cuda_check_without_gpus() -> None:
     """Undo Lightning's NVML-based CUDA check on a machine where NVML finds no GPU.
 
