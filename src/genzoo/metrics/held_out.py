@@ -11,6 +11,15 @@ With ``standard_errors``, each mean also comes with its standard error over the 
 ``<name>/test[/<n>]/se`` = s / sqrt(n) (s the sample standard deviation of the n per-example values): how far
 the average could move with another draw of as many held-out examples. For an importance-weighted bound it
 includes the Monte-Carlo spread of each example's estimate (the per-example values carry it).
+
+Bits per dimension (``bpd``, the families compute it) are a per-image NLL in nats divided by
+(C x H x W) ln 2, the number of values of the image as the data holds it. A palette model
+(``data.palette_size=K``) predicts one palette index per pixel, yet its bpd still divides by 3 H W, on
+purpose: the data it models are the images quantised to the palette, and such an image and its map of
+palette indices determine each other, so the NLL is the same number of nats for either; dividing by the
+RGB image's 3 H W values puts it on the scale every model of those RGB images is reported on (bits per
+sub-pixel, as the PixelCNN and PixelRNN papers report CIFAR-10). Bits per palette index would be 3 x
+``bpd``.
 """
 
 from __future__ import annotations

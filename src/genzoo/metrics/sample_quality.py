@@ -4,7 +4,15 @@ precision/recall).
 ``SampleMetrics`` extracts features of generated samples with any extractor (classifier,
 Inception, TorchScript Inception), takes the real features from an on-disk cache keyed by
 (dataset, split, extractor, resolution), and hands both to torch-fidelity (FID statistics and
-distance, KID, Inception Score). Metric names state the protocol: ``fid/<extractor>/<n>/<split>``.
+distance, KID, Inception Score). Metric names state the protocol: ``fid/<extractor>/<n>/<split>``, where
+``n`` is the number of samples asked for (``metrics.num_samples``), never a count that depends on the data:
+a translation direction scores each held-out source image once, so it uses fewer samples where the
+source domain holds fewer (``SampleMetrics.count_note`` says how many; the training log prints it).
+
+KID is torch-fidelity's unbiased squared MMD of the features under the cubic polynomial kernel
+k(x, y) = (x.y / d + 1)^3, reported unscaled (not x 1000): it is in squared kernel units of the extractor's
+features, so its size depends on the extractor (the digits classifier's features give values in the
+hundreds to tens of thousands for poor samples; Inception's, the small numbers papers quote x 1000).
 """
 
 from __future__ import annotations
@@ -89,6 +97,8 @@ class SampleMetrics:
         #: in the direction, and the share of samples classified as their source's label is
         #: ``label_preservation``
         self.direction = direction
+        #: the sample count in the metric names: what was asked (``metric_suites`` sets it where fewer are used)
+        self.name_count = num_samples
         self._real: torch.Tensor | None = None
         self.computed_real = False  # True when this object had to extract the real features itself
 
@@ -118,8 +128,15 @@ class SampleMetrics:
         self.computed_real = True
         return self._real
 
+    def count_note(self) -> str | None:
+        """A line saying how many samples are scored, where fewer than the names say."""
+        if self.num_samples >= self.name_count:
+            return None
+        return (f"Sample metrics {self.direction or ''}: {self.num_samples} samples scored (each held-out source image "
+                f"once), fewer than the {self.name_count} asked (metrics.num_samples); the names say {self.name_count}.")
+
     def keys(self) -> dict[str, str]:
-        n = count_label(self.num_samples)
+        n = count_label(self.name_count)
         d = f"/{self.direction}" if self.direction else ""
         accuracy = "label_preservation" if self.direction else "conditional_accuracy"
         return {"fid": f"fid/{self.name}/{n}/{self.split}{d}", "kid": f"kid/{self.name}/{n}/{self.split}{d}",
@@ -156,7 +173,8 @@ class SampleMetrics:
 def metric_suites(model, datamodule, num_samples: int, build) -> list[SampleMetrics]:
     """One ``SampleMetrics`` per direction a model's samples are scored in: one for most families;
     for a translating model one per direction, against the target domain, with as many samples as
-    the source domain has held-out images (at most ``num_samples``: each is translated once).
+    the source domain has held-out images (at most ``num_samples``: each is translated once), named by
+    ``num_samples`` (the names do not depend on the data's size; ``count_note`` says the count used).
     ``build(target datamodule, num_samples, direction)`` makes each."""
     from genzoo.sampling import directions, domains, source_count
 
@@ -167,6 +185,7 @@ def metric_suites(model, datamodule, num_samples: int, build) -> list[SampleMetr
         else:
             n = min(num_samples, source_count(model, datamodule, d))
             suites.append(build(datamodule.domain(domains(d)[1]), n, d))
+            suites[-1].name_count = num_samples
     return suites
 
 
