@@ -95,8 +95,12 @@ def test_conditional_models_train_log_accuracy_and_draw_a_row_per_class(compose_
     _, dm, model, _ = load_run(str(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"))
     again = score(model, dm, cfg.metrics, seed=cfg.metrics.seed)
     assert metrics["conditional_accuracy/classifier/100"] == pytest.approx(again["conditional_accuracy/classifier/100"])
+    from genzoo.plotting import read_grid_info
+
     grid = Image.open(Path(cfg.paths.output_dir) / "samples" / "last.png")
-    assert grid.size == (8 * 17 + 1, rows * 17 + 1)  # 8 samples of 16 px per class row, 1 px padding
+    info = read_grid_info(grid.filename)  # 8 samples of 16 px per class row, each row labelled with its class
+    assert (info["columns"], info["rows"], info["cell"]) == (8, rows, [16, 16]) and min(grid.size) >= 256
+    assert info["row_labels"] == [str(c) for c in range(rows)]
     if "loss=kl" in overrides:
         assert "divergence/kl" in metrics
 

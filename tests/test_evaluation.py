@@ -43,15 +43,22 @@ def test_eval_scores_a_checkpoint_and_writes_json_beside_it(trained_run):
     assert other["fid/classifier/300/train"] != out["metrics"]["fid/classifier/300/train"]
 
 
+def cells(path) -> tuple[int, int, list[int]]:
+    """A saved grid's columns, rows and cell size (``genzoo.plotting.save_grid`` writes them into the PNG)."""
+    from genzoo.plotting import read_grid_info
+
+    info = read_grid_info(path)
+    return info["columns"], info["rows"], info["cell"]
+
+
 @pytest.mark.cli
 def test_sample_writes_random_fixed_and_interpolation_grids(trained_run):
     cwd, ckpt = trained_run
     r = run_script("sample.py", f"ckpt_path={ckpt}", "interpolation.pairs=3", "interpolation.steps=5", cwd=cwd)
     assert r.returncode == 0, r.stderr[-3000:]
     (out,) = sorted((cwd / "outputs" / "sample" / "runs").glob("*"))
-    cell = 16 + 1
-    assert Image.open(out / "random.png").size == (8 * cell + 1, 8 * cell + 1)
-    assert Image.open(out / "interpolation.png").size == (5 * cell + 1, 3 * cell + 1)
+    assert cells(out / "random.png") == (8, 8, [16, 16]) and min(Image.open(out / "random.png").size) >= 256
+    assert cells(out / "interpolation.png") == (5, 3, [16, 16])
     # fixed.png uses the training run's fixed noise: it is the training run's last grid
     train_last = ckpt.parent.parent / "samples" / "last.png"
     assert Image.open(out / "fixed.png").tobytes() == Image.open(train_last).tobytes()
@@ -66,16 +73,15 @@ def test_sample_of_a_chosen_class_needs_a_conditional_run(trained_run):
 def test_sample_draws_rows_per_class_or_one_chosen_class_from_a_cgan_run(tiny_run, tmp_path):
     ckpt = tiny_run("cgan").copy_to(tmp_path / "run")
     run = ckpt.parent.parent
-    cell = 16 + 1
     r = run_in_process("sample.py", f"ckpt_path={ckpt}", "num_samples=16", "interpolation.pairs=3", "interpolation.steps=5",
                        cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     (out,) = sorted((tmp_path / "outputs" / "sample" / "runs").glob("*"))
-    assert Image.open(out / "random.png").size == (4 * cell + 1, 10 * cell + 1)  # 10 class rows of 4
+    assert cells(out / "random.png") == (4, 10, [16, 16])  # 10 class rows of 4
     assert Image.open(out / "fixed.png").tobytes() == Image.open(run / "samples" / "last.png").tobytes()
     r = run_in_process("sample.py", f"ckpt_path={ckpt}", "label=3", "num_samples=16", "hydra.run.dir=one_class", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert Image.open(tmp_path / "one_class" / "random.png").size == (4 * cell + 1, 4 * cell + 1)  # 16 samples of class 3
+    assert cells(tmp_path / "one_class" / "random.png") == (4, 4, [16, 16])  # 16 samples of class 3
     r = run_in_process("sample.py", f"ckpt_path={ckpt}", "label=10", cwd=tmp_path)
     assert r.returncode == 2 and "classes are 0..9" in r.stderr
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +11,12 @@ import torch
 
 from genzoo.callbacks.images import EveryModelSteps, log_image, save_figure
 from genzoo.metrics.critic import clipped_fraction, layer_input_grad_norms, weight_values
+from genzoo.plotting import STEP
 from genzoo.sampling import real_batch
 
 
 class CriticDiagnostics(EveryModelSteps, pl.Callback):
-    """Every ``every_n_steps`` model (generator) steps (and at the end): histogram of the critic's weights
+    """Every ``every_n_steps`` model steps (generator steps here) and at the end: histogram of the critic's weights
     and the per-layer input-gradient norms on a real batch, logged (W&B histograms and scalars)
     and plotted to ``{dirpath}/critic_weights.png`` and ``{dirpath}/critic_grad_norms.png``."""
 
@@ -68,26 +70,12 @@ class CriticDiagnostics(EveryModelSteps, pl.Callback):
             log_image(trainer, name, self.dirpath / f"{name}.png", pl_module.model_step)
 
     def plot(self, pl_module) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        """``critic_weights.png`` and ``critic_grad_norms.png`` (``weights_figure``, ``grad_norms_figure``)."""
         self.dirpath.mkdir(parents=True, exist_ok=True)
-        fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
-        ax.hist(self._weights.numpy(), bins=100)
-        ax.set_title(f"critic weights at generator step {pl_module.model_step}")
-        fig.tight_layout()
-        save_figure(fig, self.dirpath / "critic_weights.png")
-        fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
-        for g, norms in self.history[-5:]:
-            ax.plot(range(1, len(norms) + 1), norms, marker="o", label=f"g {g}")
-        ax.set_yscale("log")
-        ax.set_xlabel("critic layer (input side first)")
-        ax.set_ylabel("||d D / d layer input||")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        save_figure(fig, self.dirpath / "critic_grad_norms.png")
+        c = self.clip_value or pl_module.clip_value
+        for name, fig in (("critic_weights", weights_figure(self._weights, pl_module.model_step, c)),
+                          ("critic_grad_norms", grad_norms_figure(self.history))):
+            save_figure(fig, self.dirpath / f"{name}.png", metadata={"genzoo:axes": json.dumps(axes_text(fig))})
 
     def state_dict(self) -> dict[str, Any]:
         return {"history": self.history, **super().state_dict()}
@@ -95,3 +83,46 @@ class CriticDiagnostics(EveryModelSteps, pl.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = state_dict["history"]
         super().load_state_dict(state_dict)
+
+
+def weights_figure(weights: torch.Tensor, model_step: int, clip: float | None = None):
+    """Histogram of the critic's weights, the clipping bounds dashed where there are some."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4), dpi=100, layout="constrained")
+    ax = fig.subplots()
+    ax.hist(weights.numpy(), bins=100)
+    for x in (-clip, clip) if clip else ():
+        ax.axvline(x, color="tab:red", ls="--", lw=1)
+    ax.set_title(f"critic weights at {STEP} {model_step}" + (f" (clipped to +-{clip:g}: dashed)" if clip else ""),
+                 fontsize=10)
+    ax.set_xlabel("weight value")
+    ax.set_ylabel("number of weights")
+    return fig
+
+
+def grad_norms_figure(history: list[tuple[int, list[float]]]):
+    """The per-layer input-gradient norms of the last 5 evaluations, one line per model step, against the
+    critic layer (whole numbers, 1 the input side)."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(6, 4), dpi=100, layout="constrained")
+    ax = fig.subplots()
+    for g, norms in history[-5:]:
+        ax.plot(range(1, len(norms) + 1), norms, marker="o", label=f"{STEP} {g}")
+    ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("critic layer (1 = input side)")
+    ax.set_ylabel("||dD / d(layer input)||, real batch")
+    ax.set_title("critic's input-gradient norm per layer", fontsize=10)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def axes_text(fig) -> dict:
+    """The title, axis labels and legend of a one-axes figure (written into its PNG)."""
+    ax = fig.axes[0]
+    legend = ax.get_legend()
+    return {"title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+            "legend": [t.get_text() for t in legend.get_texts()] if legend else []}

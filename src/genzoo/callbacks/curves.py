@@ -1,4 +1,4 @@
-"""Loss curves against generator steps, saved as a PNG at the end of training."""
+"""Training curves (every scalar the family logs each step) against model steps, saved as a PNG at the end."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ import pytorch_lightning as pl
 import torch
 
 from genzoo import lightning_compat
-from genzoo.callbacks.images import EveryModelSteps, log_image, save_figure
+from genzoo.callbacks.images import EveryModelSteps, log_image
+from genzoo.plotting import metric_panels, save_curves
 
 
 class LossCurves(EveryModelSteps, pl.Callback):
-    """Records every metric whose name starts with ``prefix`` each ``every_n_steps`` model
-    steps (and at the end) and plots them (one panel per metric) to ``{dirpath}/losses.png`` at the end.
+    """Records the family's training objectives each ``every_n_steps`` model steps (and at the end) and plots
+    them (one panel per scalar, ``genzoo.plotting.save_curves``) to ``{dirpath}/losses.png`` at the end:
+    every scalar whose name starts with one of ``prefix``: ``loss/...`` (the adversarial families' and
+    CycleGAN's losses) and ``train/...`` (the VAE's loss and ELBO terms, PixelCNN/PixelRNN's NLL and
+    bits/dim), so every family has its curves.
 
     Recording reads nothing from the device: the values are stacked there and read in one go on the steps
     the loggers write (``trainer.log_every_n_steps``), when a checkpoint saves the history, and at the end.
@@ -22,9 +26,9 @@ class LossCurves(EveryModelSteps, pl.Callback):
 
     checks_divergence = False  # it only records the losses (a NaN is plotted as a gap); the logging steps check
 
-    def __init__(self, dirpath: str, every_n_steps: int = 10, prefix: str = "loss/") -> None:
+    def __init__(self, dirpath: str, every_n_steps: int = 10, prefix: str | tuple[str, ...] = ("loss/", "train/")) -> None:
         self.dirpath = Path(dirpath)
-        self.every_n_steps, self.prefix = every_n_steps, prefix
+        self.every_n_steps, self.prefix = every_n_steps, prefix if isinstance(prefix, str) else tuple(prefix)
         self.history: dict[str, list[tuple[int, float]]] = {}
         #: recorded, not yet read: (model step, names, their values in one device tensor or as numbers)
         self._pending: list[tuple[int, list[str], torch.Tensor | list[float]]] = []
@@ -66,22 +70,7 @@ class LossCurves(EveryModelSteps, pl.Callback):
         self.read_pending()
         if not trainer.is_global_zero or not self.history:
             return
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        keys = sorted(self.history)
-        fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), dpi=100, squeeze=False)
-        for ax, k in zip(axes[0], keys):
-            steps, values = zip(*self.history[k])
-            ax.plot(steps, values, lw=1)
-            ax.set_title(k)
-            ax.set_xlabel("model step")
-        fig.tight_layout()
-        self.dirpath.mkdir(parents=True, exist_ok=True)
-        self.path = self.dirpath / "losses.png"
-        save_figure(fig, self.path)
+        self.path = save_curves(metric_panels(self.history), self.dirpath / "losses.png")
         log_image(trainer, "loss_curves", self.path, pl_module.model_step)
 
     def state_dict(self) -> dict[str, Any]:

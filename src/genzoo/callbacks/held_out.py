@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 
 from genzoo.callbacks.images import EveryModelSteps
-from genzoo.callbacks.metrics import log_metrics_now
+from genzoo.callbacks.metrics import log_metrics_now, write_metric_curves
 from genzoo.metrics.held_out import held_out_average
 
 
@@ -17,10 +18,13 @@ class HeldOutMetrics(EveryModelSteps, pl.Callback):
     """Every ``every_n_steps`` model steps and at the end of training, average the family's
     held-out metrics (``GenerativeModule.held_out_metric_names``: none for GANs, ELBO and
     importance-weighted NLL for a VAE, NLL and bits/dim for PixelRNN) over the held-out split (or
-    its first ``max_examples``) on every rank, and log them. Families with none cost nothing."""
+    its first ``max_examples``) on every rank, and log them. Families with none cost nothing. At the end
+    their curves go to ``{dirpath}/metrics.png``, beside the sample metrics' (``write_metric_curves``)."""
 
-    def __init__(self, every_n_steps: int = 500, batch_size: int = 256, max_examples: int | None = None) -> None:
+    def __init__(self, every_n_steps: int = 500, batch_size: int = 256, max_examples: int | None = None,
+                 dirpath: str | None = None) -> None:
         self.every_n_steps, self.batch_size, self.max_examples = every_n_steps, batch_size, max_examples
+        self.dirpath = Path(dirpath) if dirpath else None
         self.history: list[tuple[int, dict[str, float]]] = []
         self.seconds = 0.0
 
@@ -38,6 +42,13 @@ class HeldOutMetrics(EveryModelSteps, pl.Callback):
         self.history.append((pl_module.model_step, out))
         if trainer.is_global_zero and out:
             log_metrics_now(trainer, out, pl_module.model_step)
+
+    def curve_history(self) -> list[tuple[int, dict[str, float]]]:
+        """(model step, the held-out metrics then) of this run, for ``plots/metrics.png``."""
+        return self.history
+
+    def finish(self, trainer, pl_module) -> None:
+        write_metric_curves(self, trainer, pl_module)
 
     def state_dict(self) -> dict[str, Any]:
         return {"history": self.history, **super().state_dict()}

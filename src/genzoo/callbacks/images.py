@@ -3,12 +3,17 @@ as text files, logged as tables."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import torch
-from torchvision.utils import save_image
 
 from genzoo.checkpoints import atomic_write
+from genzoo.plotting import save_figure, save_grid
+
+__all__ = ["EveryModelSteps", "copy_file", "log_image", "log_samples", "read_text_samples", "save_figure", "save_grid",
+           "save_scatter", "save_text"]
 
 
 def due(step: int, every: int) -> bool:
@@ -60,54 +65,44 @@ class EveryModelSteps:
         self.last_fired = state_dict.get("last", -1)
 
 
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
-    """Images in [-1, 1] -> one PNG grid."""
-    path = Path(path)
-    with atomic_write(path) as tmp:
-        save_image(images.detach().float().cpu(), tmp, nrow=nrow, normalize=True, value_range=(-1, 1), padding=1,
-                   format="png")
-    return path
-
-
 def save_scatter(samples: torch.Tensor, real: torch.Tensor, path: str | Path, title: str = "",
                  labels: torch.Tensor | None = None) -> Path:
+    """``scatter_figure`` saved as a PNG, its labels and view in the PNG's text (``genzoo:scatter``)."""
+    fig = scatter_figure(samples, real, title, labels)
+    ax = fig.axes[0]
+    info = {"xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(), "title": ax.get_title(), "limits": list(ax.get_xlim())}
+    save_figure(fig, path, metadata={"genzoo:scatter": json.dumps(info)})
+    return Path(path)
+
+
+def scatter_figure(samples: torch.Tensor, real: torch.Tensor, title: str = "", labels: torch.Tensor | None = None):
     """2-D samples drawn over the data; with ``labels`` (the classes asked of a conditional model)
-    each class gets its own colour."""
-    import matplotlib
+    each class gets its own colour. The view holds the data and the samples (those further than 10 times
+    the data's reach are counted in the title instead); the legend sits below the plot, off the data."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     r, s = real.detach().float().cpu().numpy(), samples.detach().float().cpu().numpy()
-    ax.scatter(r[:, 0], r[:, 1], s=2, c="tab:blue", alpha=0.3, label="data")
+    reach = max(float(np.abs(r).max()), 1e-3)
+    finite = s[np.isfinite(s).all(1)]
+    shown = finite[np.abs(finite).max(1) <= 10 * reach] if len(finite) else finite
+    lim = 1.1 * max(reach, float(np.abs(shown).max()) if len(shown) else 0.0)
+    fig = Figure(figsize=(5.5, 6.2), dpi=100, layout="constrained")
+    ax = fig.subplots()
+    ax.scatter(r[:, 0], r[:, 1], s=3, c="tab:blue", alpha=0.3, label="data")
     if labels is None:
-        ax.scatter(s[:, 0], s[:, 1], s=2, c="tab:orange", alpha=0.6, label="samples")
+        ax.scatter(s[:, 0], s[:, 1], s=3, c="tab:orange", alpha=0.6, label="samples")
     else:
-        ax.scatter(s[:, 0], s[:, 1], s=2, c=labels.cpu().numpy(), cmap="tab10" if int(labels.max()) < 10 else "tab20",
+        ax.scatter(s[:, 0], s[:, 1], s=3, c=labels.cpu().numpy(), cmap="tab10" if int(labels.max()) < 10 else "tab20",
                    alpha=0.7, label="samples (colour: class asked for)")
-    lim = 1.15 * max(abs(r).max(), 1e-3)
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")
-    ax.legend(loc="upper right", markerscale=4)
-    ax.set_title(title)
-    fig.tight_layout()
-    save_figure(fig, path)
-    return path
-
-
-def save_figure(fig, path: str | Path) -> Path:
-    """A matplotlib figure to PNG, atomically; the figure is closed."""
-    import matplotlib.pyplot as plt
-
-    try:
-        with atomic_write(path) as tmp:
-            fig.savefig(tmp, format="png")
-    finally:
-        plt.close(fig)
-    return Path(path)
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2, markerscale=4, frameon=False)
+    outside = len(s) - len(shown)
+    ax.set_title(title + (f" ({outside} of {len(s)} samples outside the view)" if outside else ""), fontsize=10)
+    return fig
 
 
 def copy_file(src: Path, dst: Path) -> Path:

@@ -11,13 +11,36 @@ import torch
 from pytorch_lightning.utilities import rank_zero_warn
 
 from genzoo import lightning_compat
-from genzoo.callbacks.images import EveryModelSteps, log_image, save_figure
+from genzoo.callbacks.images import EveryModelSteps, log_image
 from genzoo.data.base import check_split
 from genzoo.errors import ConfigError
 from genzoo.metrics import InceptionUnavailable, SampleMetrics, build_extractor
 from genzoo.metrics.sample_quality import DATA_EXTRACTORS, check_data_metrics, data_metrics, extract, metric_suites
 from genzoo.run_log import say
 from genzoo.sampling import draw_share
+
+
+def write_metric_curves(callback, trainer: pl.Trainer, pl_module) -> Path | None:
+    """``plots/metrics.png``: the curves of every metric the run evaluated (the sample metrics and the
+    held-out metrics: every callback with a ``curve_history``), one panel each (``genzoo.plotting``). Each
+    such callback calls this at the end; the last of them in the trainer's list draws the figure, in the
+    first ``dirpath`` any of them has."""
+    from genzoo.plotting import metric_panels, save_curves
+
+    sources = [cb for cb in trainer.callbacks if hasattr(cb, "curve_history")]
+    dirs = [cb.dirpath for cb in sources if getattr(cb, "dirpath", None) is not None]
+    if not trainer.is_global_zero or not sources or callback is not sources[-1] or not dirs:
+        return None
+    history: dict[str, list[tuple[int, float]]] = {}
+    for cb in sources:
+        for step, values in cb.curve_history():
+            for k, v in values.items():
+                history.setdefault(k, []).append((step, v))
+    if not history:
+        return None
+    path = save_curves(metric_panels(history), Path(dirs[0]) / "metrics.png")
+    log_image(trainer, "metric_curves", path, pl_module.model_step)
+    return path
 
 
 def log_metrics_now(trainer: pl.Trainer, metrics: dict[str, float], model_step: int) -> None:
@@ -78,6 +101,9 @@ class SampleQuality(EveryModelSteps, pl.Callback):
             self.disabled = True
             return
         self.metrics = self.suites[0]
+        for note in (s.count_note() for s in self.suites):
+            if note and trainer.is_global_zero:
+                say(note)
 
     def _gather(self, pl_module, t: torch.Tensor, n: int) -> torch.Tensor:
         if pl_module.trainer.world_size == 1:
@@ -122,28 +148,12 @@ class SampleQuality(EveryModelSteps, pl.Callback):
         if trainer.is_global_zero:
             log_metrics_now(trainer, out, pl_module.model_step)
 
+    def curve_history(self) -> list[tuple[int, dict[str, float]]]:
+        """(model step, the metrics evaluated then) of this run, for ``plots/metrics.png``."""
+        return self.history
+
     def finish(self, trainer, pl_module) -> None:
-        if trainer.is_global_zero and self.dirpath is not None and self.history:
-            self.plot(trainer, pl_module)
-
-    def plot(self, trainer, pl_module) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        keys = sorted({k for _, m in self.history for k in m})
-        fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), dpi=100, squeeze=False)
-        for ax, k in zip(axes[0], keys):
-            pts = [(g, m[k]) for g, m in self.history if k in m]
-            ax.plot(*zip(*pts), marker="o", lw=1)
-            ax.set_title(k, fontsize=9)
-            ax.set_xlabel("generator step")
-        fig.tight_layout()
-        self.dirpath.mkdir(parents=True, exist_ok=True)
-        path = self.dirpath / "metrics.png"
-        save_figure(fig, path)
-        log_image(trainer, "metric_curves", path, pl_module.model_step)
+        write_metric_curves(self, trainer, pl_module)
 
     def state_dict(self) -> dict[str, Any]:
         return {"history": self.history, **super().state_dict()}
