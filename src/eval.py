@@ -14,7 +14,11 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from genzoo.errors import ConfigError, exit_on_user_error
+from genzoo.errors import exit_on_user_error
+
+#: the held_out.* keys of eval.py itself; any other is an evaluation option of the family (``evaluation_keys``:
+#: a VAE's held_out.iw_samples), given with +held_out.<name>=... where conf/eval.yaml does not list it
+HELD_OUT_KEYS = ("batch_size", "max_examples")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
@@ -36,14 +40,9 @@ def evaluate(cfg: DictConfig) -> dict:
     from genzoo.run_record import save_run_record
 
     run_cfg, dm, model, ckpt = load_run(cfg.ckpt_path, device_for(cfg.device))
-    k = cfg.held_out.get("iw_samples")
-    if k is not None:
-        if not hasattr(model, "iw_samples"):
-            raise ConfigError(f"held_out.iw_samples={k}: model={model.name} has no importance-weighted bound "
-                              "(only the VAE family has); drop the override.")
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise ConfigError(f"held_out.iw_samples={k!r} must be an integer >= 1.")
-        model.iw_samples = k
+    for name, value in cfg.held_out.items():  # the rest of held_out.*: the family's evaluation options (or refused)
+        if name not in HELD_OUT_KEYS and value is not None:
+            model.set_evaluation_option(name, value)
     mcfg = merged_metrics_config(run_cfg, cfg.metrics, required=not model.held_out_metric_names)
     save_run_record(cfg)  # the command's inputs are accepted: record it in its folder
     metrics = {}
@@ -57,8 +56,7 @@ def evaluate(cfg: DictConfig) -> dict:
     protocol = {k: mcfg.get(k) for k in ("extractor", "num_samples", "split")} if mcfg is not None else {}
     if model.held_out_metric_names:
         protocol["held_out_examples"] = cfg.held_out.max_examples or "all"
-        if hasattr(model, "iw_samples"):
-            protocol["importance_samples"] = model.iw_samples
+        protocol.update(model.evaluation_options())
     payload = {"ckpt_path": str(Path(cfg.ckpt_path).resolve()), "model_step": model.model_step, "metrics": metrics,
                "protocol": protocol, "seed": cfg.seed}
     out = write_json(Path(cfg.ckpt_path).with_suffix(".eval.json"), payload)

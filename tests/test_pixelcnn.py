@@ -171,8 +171,11 @@ def test_ordered_channels_misconfigurations_are_explained():
         assert model(data_shape=(3, 4, 4), optimizer=None, channel_order="ordered").sampler == "naive"
     from genzoo.resume import compare  # the masks are the weights' meaning: a resume may not change them
 
-    assert compare({"model": {"channel_order": "joint"}}, {"model": {"channel_order": "ordered"}})[0]
-    assert compare({"model": {"levels": 256}}, {"model": {"levels": 256, "channel_order": "joint"}}) == ([], [])
+    family = "genzoo.models.PixelCNN"  # the class whose declarations say what its keys mean on resume
+    assert compare({"model": {"_target_": family, "channel_order": "joint"}},
+                   {"model": {"_target_": family, "channel_order": "ordered"}})[0]
+    assert compare({"model": {"_target_": family, "levels": 256}},
+                   {"model": {"_target_": family, "levels": 256, "channel_order": "joint"}}) == ([], [])
     with pytest.raises(ConfigError, match="choose joint"):
         PixelCNN(partial(pixel_net), data_shape=(3, 4, 4), optimizer=None, channel_order="rgb")
     # grey images have one value per pixel: nothing to order, the nets are the usual ones

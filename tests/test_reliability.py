@@ -333,9 +333,10 @@ def test_keys_added_later_resume_old_checkpoints_only_where_their_meaning_is_the
 
     cases = [("net", "generator", "upsample", "transpose", "nearest"), ("model", None, "encoder_input", "signed", "unit"),
              ("model", None, "encoder_input", "signed", "auto")]
+    owner = {"net": "genzoo.nets.DCGANGenerator", "model": "genzoo.models.VAE"}  # the class that declares the key
     for top, sub, key, same, other in cases:
         def cfg(value, top=top, sub=sub, key=key):
-            leaf = {"width": 8, **({} if value is None else {key: value})}
+            leaf = {"_target_": owner[top], "width": 8, **({} if value is None else {key: value})}
             return {top: {sub: leaf} if sub else leaf}
         name = ".".join(p for p in (top, sub, key) if p)
         assert compare(cfg(None), cfg(same)) == ([], []), name

@@ -45,13 +45,24 @@ class NonFiniteError(GenzooError):
 SAFE_TARGETS = ("genzoo.", "torch.optim.", "torch.nn.", "pytorch_lightning.", "lightning.")
 
 
+def _loaded_family(target: str) -> bool:
+    """A family class (``GenerativeModule`` subclass) this process has already imported, wherever it is defined (a
+    family of the user's own): instantiating it runs nothing the process did not choose. Nothing is imported here."""
+    import sys
+
+    base, (module, _, name) = sys.modules.get("genzoo.models.base"), target.rpartition(".")
+    obj = getattr(sys.modules.get(module), name, None)
+    return base is not None and isinstance(obj, type) and issubclass(obj, base.GenerativeModule)
+
+
 def check_targets(config: Any, ckpt_path: str, where: str = "") -> None:
     """Refuse a stored config whose ``_target_`` names anything outside genzoo, torch's optimisers
-    and nets, and Lightning (the parts eval.py and sample.py instantiate)."""
+    and nets, and Lightning (the parts eval.py and sample.py instantiate), but a family class already imported."""
     if isinstance(config, dict):
         for key, value in config.items():
             here = f"{where}.{key}" if where else str(key)
-            if key == "_target_" and not (isinstance(value, str) and value.startswith(SAFE_TARGETS)):
+            if key == "_target_" and not (isinstance(value, str) and (value.startswith(SAFE_TARGETS)
+                                                                      or _loaded_family(value))):
                 raise CheckpointError(f"ckpt_path={ckpt_path} is not a genzoo checkpoint: its stored config asks to "
                                       f"run {value!r} ({here}), which no genzoo run does, so nothing was loaded.")
             if key != "hydra":

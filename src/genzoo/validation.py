@@ -1,79 +1,46 @@
-"""Numeric config values checked before anything starts, with messages that name the key and the range.
+"""Config values checked before anything starts, with messages that name the key and the range.
 
-Each rule is a key pattern (``fnmatch`` over the dotted keys of the composed config), what it must
-be, and whether null is allowed. Keys a config does not have are not checked.
+The spine's own keys (``data.*``, ``net.*`` sizes, ``trainer.*``, ``callbacks.*``, ``metrics.*``) are in
+``RULES``; the ``model.*`` keys are the family's, declared next to its code (``config_keys`` and
+``config_checks`` of the class ``model._target_`` names: ``genzoo.config_rules``). Each rule is a key
+pattern (``fnmatch`` over the dotted keys of the composed config), what it must be, and whether null is
+allowed. Keys a config does not have are not checked.
 """
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from genzoo.config_rules import OPEN_UNIT, Key, declared, declared_checks, family_class, find, integer
 from genzoo.errors import ConfigError
 
-
-def _int(lo: int) -> tuple[Any, str]:
-    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= lo), f"an integer >= {lo}"
-
-
-def _positive() -> tuple[Any, str]:
-    return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0), "a number > 0"
-
-
-def _non_negative() -> tuple[Any, str]:
-    return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0), "a number >= 0"
-
-
-def _open_unit() -> tuple[Any, str]:
-    return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1), "a number in (0, 1)"
-
-
-# (pattern, (check, what it must be), null allowed)
-RULES: list[tuple[str, tuple[Any, str], bool]] = [
-    ("data.batch_size", _int(1), False),
-    ("data.size", _int(1), False),
-    ("data.num_workers", _int(0), False),
-    ("data.num_samples", _int(1), False),
-    ("data.held_out_fraction", _open_unit(), False),
-    ("data.seq_len", _int(2), False),
-    ("net.*.blocks", _int(0), True),
-    ("net.*.kernel", _int(1), False),
-    ("model.z_dim", _int(1), False),
-    ("model.n_critic", _int(1), False),
-    ("model.g_batch_size", _int(1), True),
-    ("model.label_embed_dim", _int(1), False),
-    ("model.ema_decay", _open_unit(), True),
-    ("model.*.lr", _positive(), False),
-    ("model.*.weight_decay", _non_negative(), False),
-    ("model.penalty_weight", _non_negative(), False),
-    ("model.clip_value", _positive(), False),
-    ("model.beta", _non_negative(), False),
-    ("model.kl_warmup_steps", _int(0), False),
-    ("model.train_samples", _int(1), False),
-    ("model.iw_samples", _int(1), False),
-    ("model.iw_samples_train", _int(1), False),
-    ("model.gaussian_std", _positive(), True),
-    ("model.levels", _int(2), False),
-    ("model.temperature", _positive(), False),
-    ("model.completions_per_image", _int(1), False),
-    ("net.network.hidden", _int(1), False),
-    ("net.network.layers", _int(1), False),
-    ("net.network.out_hidden", _int(1), False),
-    ("net.*.width", _int(1), False),
-    ("net.*.hidden", _int(1), False),
-    ("net.*.depth", _int(0), False),
-    ("trainer.max_steps", _int(-1), False),
-    ("trainer.log_every_n_steps", _int(1), False),
-    ("callbacks.*.every_n_steps", _int(0), False),
-    ("callbacks.*.num_samples", _int(1), False),
-    ("callbacks.*.batch_size", _int(1), False),
-    ("callbacks.*.max_examples", _int(1), True),
-    ("metrics.every_n_steps", _int(0), False),
-    ("metrics.num_samples", _int(2), False),
-    ("metrics.num_real", _int(2), True),
-]
+RULES: dict[str, Key] = {k.name: k for k in (
+    Key("data.batch_size", integer(1)),
+    Key("data.size", integer(1)),
+    Key("data.num_workers", integer(0)),
+    Key("data.num_samples", integer(1)),
+    Key("data.held_out_fraction", OPEN_UNIT),
+    Key("data.seq_len", integer(2)),
+    Key("net.*.blocks", integer(0), null=True),
+    Key("net.*.kernel", integer(1)),
+    Key("net.network.hidden", integer(1)),
+    Key("net.network.layers", integer(1)),
+    Key("net.network.out_hidden", integer(1)),
+    Key("net.*.width", integer(1)),
+    Key("net.*.hidden", integer(1)),
+    Key("net.*.depth", integer(0)),
+    Key("trainer.max_steps", integer(-1)),
+    Key("trainer.log_every_n_steps", integer(1)),
+    Key("callbacks.*.every_n_steps", integer(0)),
+    Key("callbacks.*.num_samples", integer(1)),
+    Key("callbacks.*.batch_size", integer(1)),
+    Key("callbacks.*.max_examples", integer(1), null=True),
+    Key("metrics.every_n_steps", integer(0)),
+    Key("metrics.num_samples", integer(2)),
+    Key("metrics.num_real", integer(2), null=True),
+)}
 
 
 def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -106,25 +73,20 @@ def missing_logger_packages(cfg: DictConfig) -> list[str]:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Raise one ConfigError listing every numeric value out of its range."""
+    """Raise one ConfigError listing every value out of its range (the family's ``model.*`` keys by its own
+    declarations: the family class is imported here) and every rule across keys it breaks."""
     container = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
                  for k in ("data", "model", "net", "trainer", "callbacks", "metrics") if k in cfg}
     flat = _flat(container)
+    family = family_class(cfg.model) if cfg.get("model") is not None else None
+    family_keys = declared(family) if family is not None else {}
     problems = []
     for key, value in flat.items():
-        for pattern, (ok, what), nullable in RULES:
-            if fnmatchcase(key, pattern):
-                if value is None and nullable:
-                    break
-                if value is None or not ok(value):
-                    problems.append(f"{key}={value!r} must be {what}{' (or null)' if nullable else ''}")
-                break
-    if flat.get("model.likelihood") == "bernoulli" and flat.get("data.binarize", "none") == "none":
-        problems.append("model.likelihood=bernoulli models binary pixels, but data.binarize=none gives grey ones: set "
-                        "data.binarize=dynamic (the IWAE protocol) or static, or use model.likelihood=logistic|gaussian")
-    if flat.get("model.levels") == 2 and flat.get("data.binarize", "none") == "none":
-        problems.append("model.levels=2 models binary pixels, but data.binarize=none gives grey ones: set "
-                        "data.binarize=static (the PixelRNN paper's MNIST protocol) or dynamic, or use model.levels=256")
+        rule = find(family_keys, key[len("model."):]) if key.startswith("model.") else find(RULES, key)
+        if rule is not None and (problem := rule.problem(value, key)):
+            problems.append(problem)
+    problems += [check.message for check in (declared_checks(family) if family is not None else ())
+                 if check.applies(flat)]
     if not problems and (missing := missing_logger_packages(cfg)):
         raise ConfigError("; ".join(missing) + ".")
     if problems:

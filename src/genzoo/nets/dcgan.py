@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
+from genzoo.config_rules import Key
 from genzoo.errors import ConfigError
 from genzoo.nets.common import act_width, activation, norm2d, output_layer
 
@@ -72,6 +73,9 @@ class DCGANGenerator(nn.Module):
     ``upsample_layer``), ``norm`` and ``act`` (ReLU, the paper's) after each but the last. ``norm=none``,
     ``act=tanh`` and ``act=gated`` (each layer emits twice the features, then tanh(a) * sigmoid(b) of its
     halves) are three of WGAN-GP's hard settings (seed claim C16)."""
+
+    # checkpoints from before the key up-sampled by transposed convolutions (genzoo.resume)
+    config_keys = (Key("upsample", resume="refused", absent="transpose"),)
 
     def __init__(self, shape: Sequence[int], z_dim: int = 64, width: int = 64, norm: str = "batch",
                  output: str = "tanh", act: str = "relu", upsample: str = "transpose") -> None:
