@@ -31,84 +31,13 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from genzoo.config_rules import Key
 from genzoo.errors import ConfigError
 from genzoo.losses import AdversarialLoss
-from genzoo.models.base import GenerativeModule, at_least_float32, counted_steps
+from genzoo.models.base import GenerativeModule, at_least_float32, check_loss, counted_steps
 from genzoo.models.ema import EMA
+from genzoo.models.image_pool import ImagePool
 
 DIRECTIONS = ("AtoB", "BtoA")
-
-
-class ImagePool(nn.Module):
-    """A buffer of up to ``size`` past generated images (the reference's ``ImagePool``, batched).
-
-    ``query(images)`` returns, per image in order: the image itself while the pool fills (and the
-    image goes in), then with probability 1/2 the image, else a random stored image, which the new
-    one replaces. ``size=0``: no pool.
-
-    The whole batch is decided at once with tensor operations on the images' device, with no host read:
-    how many images still fit is a count the host keeps (no value of the images decides it), and the
-    swaps are draws from the device's generator (``torch.rand`` / ``torch.randint`` on that device: the
-    global CPU generator on a CPU, the CUDA one on a GPU; both are restored on resume). Images of one
-    batch that draw the same stored slot see each other as the loop over the batch would: the later one
-    gets the image the earlier one put there, and the pool keeps the last.
-    """
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        if not isinstance(size, int) or size < 0:
-            raise ConfigError(f"model.pool_size={size!r} must be an integer >= 0 (0: no pool; the reference uses 50).")
-        self.size = size
-        self.images: torch.Tensor | None = None  # (size, C, H, W), allocated at the first query
-        self.count = 0
-
-    @torch.no_grad()
-    def query(self, images: torch.Tensor) -> torch.Tensor:
-        if self.size == 0:
-            return images
-        images = images.detach()
-        if self.images is None:
-            self.images = torch.zeros(self.size, *images.shape[1:], dtype=images.dtype, device=images.device)
-        n, dev = images.shape[0], images.device
-        # drawn for every image, full pool or not: the RNG stream does not depend on the pool's fill
-        swap = torch.rand(n, device=dev) > 0.5
-        slot = torch.randint(self.size, (n,), device=dev)
-        stored = images.to(self.images.dtype)
-        free = min(n, self.size - self.count)  # the first `free` images fill the pool and come back as they are
-        if free > 0:
-            self.images[self.count:self.count + free] = stored[:free]
-            self.count += free
-        out = images.clone()
-        if free < n:
-            out[free:] = self._swap(images[free:], stored[free:], swap[free:], slot[free:])
-        return out
-
-    def _swap(self, images: torch.Tensor, stored: torch.Tensor, swap: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
-        """The full pool's rule for a batch, as the reference's loop over it would apply it, image by image."""
-        m, dev = images.shape[0], images.device
-        shape = (-1,) + (1,) * (images.dim() - 1)
-        order = torch.arange(m, device=dev)
-        # image i finds in its slot the last earlier image of the batch swapped into that slot, else the pool's
-        earlier = (slot[:, None] == slot[None, :]) & swap[None, :] & (order[None, :] < order[:, None])
-        prev = torch.where(earlier, order[None, :], -1).amax(1)
-        found = torch.where((prev >= 0).view(shape), stored[prev.clamp(min=0)], self.images[slot])
-        # each slot ends with the last image of the batch swapped into it, if any
-        slots = torch.arange(self.size, device=dev)
-        writer = torch.where((slot[None, :] == slots[:, None]) & swap[None, :], order[None, :], -1).amax(1)
-        self.images.copy_(torch.where((writer >= 0).view(shape), stored[writer.clamp(min=0)], self.images))
-        return torch.where(swap.view(shape), found.to(images.dtype), images)
-
-    def state(self) -> dict[str, Any]:
-        return {"count": self.count, "images": None if self.images is None else self.images.detach().cpu()}
-
-    def restore(self, state: dict[str, Any], device: torch.device) -> None:
-        self.count = int(state["count"])
-        images = state["images"]
-        if images is not None and images.shape[0] != self.size:
-            raise ConfigError(f"The checkpoint's image pool holds {images.shape[0]} images but model.pool_size="
-                              f"{self.size}; resume with the pool size it was trained with.")
-        self.images = None if images is None else images.to(device)
 
 
 def lr_factor(epoch: int, constant_epochs: int, decay_epochs: int) -> float:
@@ -119,8 +48,6 @@ def lr_factor(epoch: int, constant_epochs: int, decay_epochs: int) -> float:
 
 
 class CycleGAN(GenerativeModule):
-    # pool_size: the checkpoint holds the pools (its range is ImagePool's to check)
-    config_keys = (Key("pool_size", resume="refused"), EMA.config_key)
     ddp_strategy = "ddp_find_unused_parameters_true"  # each optimiser step leaves the other pair without gradients
     condition = "image"
     directions = DIRECTIONS
@@ -153,9 +80,7 @@ class CycleGAN(GenerativeModule):
     ) -> None:
         super().__init__()
         self.set_nonfinite(nonfinite)
-        if compatible_losses is not None and loss.name not in compatible_losses:
-            raise ConfigError(f"model={name} does not train with loss={loss.name}. Losses that fit model={name}: "
-                              f"{', '.join(compatible_losses)} (for example `model={name} loss={compatible_losses[0]}`).")
+        check_loss(name, loss.name, compatible_losses)
         if len(data_shape) != 3:
             raise ConfigError(f"model={name} translates images (C, H, W); the data has shape {tuple(data_shape)}. Use "
                               "unpaired image data: data=unpaired_digits, or data=unpaired data.root=DIR.")
@@ -184,6 +109,9 @@ class CycleGAN(GenerativeModule):
 
     def scheduled_optimizers(self) -> tuple[str, ...]:
         return self.optimizer_keys if self.lr_constant_epochs is not None else ()  # the linear decay (LambdaLR)
+
+    def weight_average(self) -> EMA | None:
+        return self.ema
 
     def lightning_steps(self, model_steps: int) -> int:
         return -1 if model_steps < 0 else 2 * model_steps  # a generator and a critic step per model step
@@ -220,16 +148,17 @@ class CycleGAN(GenerativeModule):
         return out
 
     @torch.no_grad()
-    def pictures(self, batch: tuple[torch.Tensor, ...], generator: torch.Generator) -> dict[str, tuple[torch.Tensor, int]]:
+    def pictures(self, batch: tuple[torch.Tensor, ...], generator: torch.Generator,
+                 ema: bool = True) -> dict[str, tuple[torch.Tensor, int]]:
         """Per direction, three rows of held-out images: sources, their translations, and the
-        translations translated back (the cycle), up to 8 per row."""
+        translations translated back (the cycle), up to 8 per row (``ema=False``: by the trained weights)."""
         if len(batch) < 2:
             return {}
         out = {}
         for source, direction in zip(batch[:2], DIRECTIONS):
             src = source[:8]
-            there = self.translator(direction)(src)
-            back = self.translator(DIRECTIONS[1 - DIRECTIONS.index(direction)])(there)
+            there = self.translator(direction, ema)(src)
+            back = self.translator(DIRECTIONS[1 - DIRECTIONS.index(direction)], ema)(there)
             out[f"translation_{direction}"] = (torch.cat([src.float(), there.float(), back.float()]), len(src))
         return out
 
@@ -263,40 +192,39 @@ class CycleGAN(GenerativeModule):
                               "data=unpaired data.root=DIR.")
         a, b = batch
         opt_g, opt_d = self.optimizers()
-        l1 = nn.functional.l1_loss
-        with self.toggled_optimizer(opt_g):
-            saved = self.buffer_snapshot(self.g_ab, self.g_ba, self.d_a, self.d_b)
-            fake_b = self.g_ab(a)
-            rec_a = self.g_ba(fake_b)
-            fake_a = self.g_ba(b)
-            rec_b = self.g_ab(fake_a)
-            g = {"loss/g_ab": self.adversarial(self.d_b, fake_b), "loss/g_ba": self.adversarial(self.d_a, fake_a),
-                 "loss/cycle_a": self.lambda_a * l1(at_least_float32(rec_a), a.float()),
-                 "loss/cycle_b": self.lambda_b * l1(at_least_float32(rec_b), b.float())}
-            if self.lambda_identity > 0:
-                g["loss/identity_a"] = self.lambda_identity * self.lambda_a * l1(at_least_float32(self.g_ba(a)), a.float())
-                g["loss/identity_b"] = self.lambda_identity * self.lambda_b * l1(at_least_float32(self.g_ab(b)), b.float())
-            g["loss/g"] = sum(g.values())
-            opt_g.zero_grad(set_to_none=True)
-            if self.finite_or_skip("generators", "loss/g", g["loss/g"], saved):
-                self.manual_backward(g["loss/g"])
-            opt_g.step()
-        with self.toggled_optimizer(opt_d):
-            saved = self.buffer_snapshot(self.d_a, self.d_b)
-            d = {"loss/d_a": self.critic_loss(self.d_a, a, self.pool_a.query(fake_a.detach())),
-                 "loss/d_b": self.critic_loss(self.d_b, b, self.pool_b.query(fake_b.detach()))}
-            d["loss/d"] = d["loss/d_a"] + d["loss/d_b"]
-            opt_d.zero_grad(set_to_none=True)
-            if self.finite_or_skip("critics", "loss/d", d["loss/d"], saved):
-                self.manual_backward(d["loss/d"])
-            opt_d.step()
-        self.model_step += 1
-        if self.ema is not None:
-            self.ema.update({"g_ab": self.g_ab, "g_ba": self.g_ba})
-        scheds = self.lr_schedulers()
-        for sch in scheds if isinstance(scheds, list) else [scheds] if scheds is not None else []:
-            sch.step()
+        # steps 1-2: the four generator passes, one step of both generators on L_G
+        g = self.optimize(opt_g, lambda: self.generator_losses(a, b), key="loss/g", network="generators")
+        fake_a, fake_b = g.pop("fake_a"), g.pop("fake_b")
+        # step 3: one step of both critics on step 1's fakes, drawn through the pools
+        d = self.optimize(opt_d, lambda: self.critic_losses(a, b, fake_a, fake_b), key="loss/d", network="critics",
+                          nets=(self.d_a, self.d_b))
+        self.model_step_done()
         self.log_step({k: v.detach() for k, v in {**g, **d}.items()})
+
+    def generator_losses(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
+        """L_G (``loss/g``) and its terms, from the four generator passes; and the fakes (detached, under
+        ``fake_a`` and ``fake_b``), which the critics' step reuses."""
+        l1 = nn.functional.l1_loss
+        fake_b = self.g_ab(a)
+        rec_a = self.g_ba(fake_b)
+        fake_a = self.g_ba(b)
+        rec_b = self.g_ab(fake_a)
+        g = {"loss/g_ab": self.adversarial(self.d_b, fake_b), "loss/g_ba": self.adversarial(self.d_a, fake_a),
+             "loss/cycle_a": self.lambda_a * l1(at_least_float32(rec_a), a.float()),
+             "loss/cycle_b": self.lambda_b * l1(at_least_float32(rec_b), b.float())}
+        if self.lambda_identity > 0:
+            g["loss/identity_a"] = self.lambda_identity * self.lambda_a * l1(at_least_float32(self.g_ba(a)), a.float())
+            g["loss/identity_b"] = self.lambda_identity * self.lambda_b * l1(at_least_float32(self.g_ab(b)), b.float())
+        g["loss/g"] = sum(g.values())
+        return {**g, "fake_a": fake_a.detach(), "fake_b": fake_b.detach()}
+
+    def critic_losses(self, a: torch.Tensor, b: torch.Tensor, fake_a: torch.Tensor,
+                      fake_b: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The critics' loss (``loss/d``): each on its domain's real images and the fakes drawn through its pool."""
+        d = {"loss/d_a": self.critic_loss(self.d_a, a, self.pool_a.query(fake_a)),
+             "loss/d_b": self.critic_loss(self.d_b, b, self.pool_b.query(fake_b))}
+        d["loss/d"] = d["loss/d_a"] + d["loss/d_b"]
+        return d
 
     # --- exact resume: the pools ------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

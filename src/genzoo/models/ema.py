@@ -5,7 +5,12 @@ model's state dict and in every checkpoint). ``update(nets)`` after each model s
 update copies the weights, later ones average with decay ``min(decay, (1 + n) / (10 + n))`` after
 n updates so far (TensorFlow's num_updates warm-up, so short runs are not dominated by the
 initial weights). Used by the adversarial family for its generator, and by any family that wants a
-weight average (CycleGAN's two generators, a VAE or PixelCNN).
+weight average (CycleGAN's two generators, a VAE or PixelCNN): the family returns it from
+``weight_average()`` and keys it by the attribute names of the nets it averages, which
+``GenerativeModule.model_step_done`` updates it from.
+
+Not torch's ``AveragedModel`` + ``get_ema_multi_avg_fn`` nor Lightning's ``WeightAveraging``: a constant decay, no standing
+statistics, a host read of ``n_averaged`` per update, other checkpoint keys; and ``WeightAveraging`` swaps the average in.
 
 With ``standing_statistics`` (the adversarial family's generator), normalisation statistics are
 not averaged: an average of the live network's BatchNorm running
@@ -29,16 +34,12 @@ from collections.abc import Callable, Mapping
 import torch
 import torch.nn as nn
 
-from genzoo.config_rules import OPEN_UNIT, Key
 from genzoo.errors import ConfigError
 
 _NORMS = (nn.modules.batchnorm._BatchNorm,)
 
 
 class EMA(nn.Module):
-    #: the key of a family that keeps one (null: none); turning it on or off changes the checkpoint's weights
-    config_key = Key("ema_decay", OPEN_UNIT, null=True, resume="on_off_refused")
-
     def __init__(self, nets: Mapping[str, nn.Module], decay: float, standing_statistics: bool = False) -> None:
         super().__init__()
         if not 0.0 < decay < 1.0:

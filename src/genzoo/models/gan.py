@@ -1,10 +1,16 @@
-"""The adversarial family: one module, configured per ``model=`` config.
+"""The adversarial family (Goodfellow et al. 2014): one module, configured per ``model=`` config.
 
-The alternating update (Goodfellow et al. 2014, Algorithm 1; WGAN-GP, Algorithm 1):
-every ``training_step`` is one discriminator (critic) step on that step's real batch, so each
-critic step sees a fresh real batch; after ``critic_steps(model_step)`` of them, the same
-``training_step`` also takes one generator step. What differs between GAN, WGAN, WGAN-GP, f-GAN
-and CGAN (loss, penalty, schedule, optimisers, conditioning) is configuration or a small override.
+A generator G maps z ~ N(0, I) (and a class y, when conditional) to samples; a critic D scores
+samples. ``loss=`` sets the game: D minimises L_D = d_loss(D(x), D(G(z))) on real x and fakes, G
+minimises L_G = g_loss(D(G(z))) (minimax or non-saturating, least squares, Wasserstein, an
+f-divergence's variational bound).
+
+The alternating update (Goodfellow et al. 2014, Algorithm 1; WGAN-GP, Algorithm 1): every
+``training_step`` is one critic step, theta_D -= opt_D(grad L_D), on that step's real batch and
+fresh z, so each critic step sees a fresh real batch; after ``critic_steps(model_step)`` of them,
+the same ``training_step`` also takes one generator step, theta_G -= opt_G(grad L_G), on fresh z.
+What differs between GAN, WGAN, WGAN-GP, f-GAN and CGAN (loss, penalty, schedule, optimisers,
+conditioning) is configuration or a small override.
 """
 
 from __future__ import annotations
@@ -14,10 +20,9 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn as nn
 
-from genzoo.config_rules import Key, integer
 from genzoo.errors import ConfigError
 from genzoo.losses import AdversarialLoss
-from genzoo.models.base import GenerativeModule, counted_steps
+from genzoo.models.base import GenerativeModule, check_loss, counted_steps
 from genzoo.models.ema import EMA
 from genzoo.nets.conditional import conditional_nets
 
@@ -28,10 +33,6 @@ STANDING_BATCHES, STANDING_BATCH, STANDING_SEED = 16, 128, 20190212
 class GAN(GenerativeModule):
     """The adversarial family. ``conditioning`` (``concat`` | ``projection``; null: unconditional)
     makes any of its models class-conditional: G(z, y), D(x, y), labels ``y`` from the batch."""
-
-    config_keys = (Key("z_dim", integer(1), resume="refused"), Key("conditioning", resume="refused"),
-                   Key("label_embed_dim", integer(1), resume="refused"), Key("n_critic", integer(1)),
-                   Key("g_batch_size", integer(1), null=True), EMA.config_key)
 
     ddp_strategy = "ddp_find_unused_parameters_true"
     latent_key = "z"
@@ -65,12 +66,7 @@ class GAN(GenerativeModule):
     ) -> None:
         super().__init__()
         self.set_nonfinite(nonfinite)
-        if compatible_losses is not None and loss.name not in compatible_losses:
-            raise ConfigError(
-                f"model={name} does not train with loss={loss.name}. Losses that fit model={name}: "
-                f"{', '.join(compatible_losses)} (for example `model={name} loss={compatible_losses[0]}`)."
-                + self.loss_hint
-            )
+        check_loss(name, loss.name, compatible_losses, self.loss_hint)
         if n_critic < 1:
             raise ConfigError(f"model.n_critic must be >= 1, got {n_critic}.")
         if conditioning is None:
@@ -137,11 +133,11 @@ class GAN(GenerativeModule):
 
     # --- sampling (the family contract) -----------------------------------------------------------
     def noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.z_dim, device=self.device)
+        """z for ``n`` samples from the global generator (training's draws)."""
+        return self.draw_noise(n)["z"]
 
-    def draw_noise(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        dev = generator.device if generator is not None else self.device
-        return {"z": torch.randn(n, self.z_dim, generator=generator, device=dev)}
+    def weight_average(self) -> EMA | None:
+        return self.ema
 
     def sample_given(self, noise: dict[str, torch.Tensor], y: torch.Tensor | None = None,
                      source: torch.Tensor | None = None, ema: bool = True) -> torch.Tensor:
@@ -172,12 +168,6 @@ class GAN(GenerativeModule):
     def after_critic_step(self) -> None:
         """Called after every critic optimiser step (WGAN clips the critic's weights here)."""
 
-    def _step_schedulers(self) -> None:
-        # Schedulers advance once per generator step (papers state decay in generator iterations).
-        scheds = self.lr_schedulers()
-        for sch in scheds if isinstance(scheds, list) else [scheds] if scheds is not None else []:
-            sch.step()
-
     def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor,
                            y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The critic's objective; returns the loss to minimise under "loss/d" plus diagnostics
@@ -199,34 +189,23 @@ class GAN(GenerativeModule):
             if len(batch) < 2:
                 raise ConfigError(f"model={self.name} is conditional but the batches carry no labels y.")
             y = batch[1]
-        with self.toggled_optimizer(opt_d):
-            saved = self.buffer_snapshot(self.generator, self.discriminator)
-            with torch.no_grad():
-                fake = self.generate(self.noise(real.shape[0]), y)  # fakes of the real batch's classes
-            d_out = self.discriminator_loss(real, fake, y)
-            opt_d.zero_grad(set_to_none=True)
-            if self.finite_or_skip("discriminator", "loss/d", d_out["loss/d"], saved):
-                self.manual_backward(d_out["loss/d"])
-            opt_d.step()  # a skipped step has no gradients: it changes nothing, and Lightning still counts it
+        # a critic step: this batch's reals against fresh fakes of the same classes
+        metrics = self.optimize(opt_d, lambda: self.discriminator_loss(real, self.fakes(real.shape[0], y), y),
+                                key="loss/d", network="discriminator")
         self.after_critic_step()
         self.d_since_g += 1
-        metrics = d_out
-
-        if self.d_since_g >= self.critic_steps(self.model_step):
-            with self.toggled_optimizer(opt_g):
-                saved = self.buffer_snapshot(self.generator, self.discriminator)
-                g_out = self.generator_loss(self.g_batch_size or real.shape[0], y)
-                opt_g.zero_grad(set_to_none=True)
-                if self.finite_or_skip("generator", "loss/g", g_out["loss/g"], saved):
-                    self.manual_backward(g_out["loss/g"])
-                opt_g.step()
-            self.model_step += 1
+        if self.d_since_g >= self.critic_steps(self.model_step):  # then a generator step, on fresh z
+            g_batch = self.g_batch_size or real.shape[0]
+            metrics = {**metrics, **self.optimize(opt_g, lambda: self.generator_loss(g_batch, y), key="loss/g",
+                                                  network="generator")}
             self.d_since_g = 0
-            self._step_schedulers()
-            if self.ema is not None:
-                self.ema.update({"generator": self.generator})
-            metrics = {**d_out, **g_out}
+            self.model_step_done()
         self.log_step({k: v.detach() for k, v in metrics.items()})
+
+    @torch.no_grad()
+    def fakes(self, n: int, y: torch.Tensor | None = None) -> torch.Tensor:
+        """``n`` generated samples (of classes ``y``) for a critic step: no gradients flow to G."""
+        return self.generate(self.noise(n), y)
 
     def critic_net(self) -> nn.Module:
         return self.discriminator

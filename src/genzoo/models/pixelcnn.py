@@ -25,7 +25,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from genzoo.config_rules import POSITIVE, Key, binary_pixels, integer
 from genzoo.errors import ConfigError
 from genzoo.models.base import SingleOptimizerModule, at_least_float32
 
@@ -36,12 +35,6 @@ CHANNEL_ORDERS = ("joint", "ordered")
 
 
 class PixelCNN(SingleOptimizerModule):
-    # channel_order: checkpoints from before the key predicted a pixel's channels jointly
-    config_keys = (Key("levels", integer(2), resume="refused"), Key("output", resume="refused"),
-                   Key("channel_order", resume="refused", absent="joint"), Key("temperature", POSITIVE),
-                   Key("completions_per_image", integer(1)))
-    config_checks = (binary_pixels("levels", 2, "data.binarize=static (the PixelRNN paper's MNIST protocol) or dynamic, "
-                                   "or use model.levels=256"),)
     net_keys = ("network",)
     #: ``build_model`` passes the data's palette (``data.palette_size``) to a family that declares this
     takes_palette = True
@@ -258,25 +251,23 @@ class PixelCNN(SingleOptimizerModule):
 
     # --- training -------------------------------------------------------------------------------------
     def training_step(self, batch, batch_idx: int) -> None:
-        saved = self.buffer_snapshot(self.network)
-        if self.output == "gaussian":
-            nll, err2 = self.gaussian_terms(batch[0])
-            loss = nll.mean()
-            self.take_step(loss, saved)
-            self.log_step({"train/nll_gaussian": loss.detach(),
-                           "train/mse": err2.detach().mean() / math.prod(self.data_shape)})
-            return
-        loss = -self.log_prob(batch[0]).mean()
-        self.take_step(loss, saved)
+        out = self.minimise(lambda: self.training_losses(batch[0]))
+        self.log_step({f"train/{k}": v.detach() for k, v in out.items() if k != "loss"})
+
+    def training_losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``loss``, the mean negative log-likelihood of the batch (nats per image), and what is logged with it."""
         d = math.prod(self.data_shape)
-        self.log_step({"train/nll": loss.detach(), "train/bpd": loss.detach() / (d * math.log(2))})
+        if self.output == "gaussian":
+            nll, err2 = self.gaussian_terms(x)
+            loss = nll.mean()
+            return {"loss": loss, "nll_gaussian": loss, "mse": err2.detach().mean() / d}
+        loss = -self.log_prob(x).mean()
+        return {"loss": loss, "nll": loss, "bpd": loss.detach() / (d * math.log(2))}
 
 
 class PixelRNN(PixelCNN):
     """PixelRNN: ``variant`` row_lstm or diagonal_bilstm (``genzoo.nets.pixelrnn``); everything else
     is PixelCNN's (the likelihood, sampling, completion, held-out metrics)."""
-
-    config_keys = (Key("variant", resume="refused"),)
 
     def __init__(self, *args, variant: str = "row_lstm", name: str = "pixelrnn", **kwargs) -> None:
         self.variant = variant

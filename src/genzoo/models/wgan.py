@@ -1,10 +1,15 @@
-"""The Wasserstein GANs: small overrides of the adversarial family.
+"""The Wasserstein GANs: small overrides of the adversarial family (``loss=wasserstein``).
+
+The critic estimates W_1(P_data, P_G) = max over 1-Lipschitz D of E[D(x)] - E[D(G(z))]: it minimises
+L_D = E[D(G(z))] - E[D(x)] (plus the penalty below), ``n_critic`` steps per generator step; the
+generator minimises L_G = -E[D(G(z))]. The two differ in how D is kept (nearly) Lipschitz:
 
 - ``WGAN`` (Arjovsky, Chintala, Bottou 2017): clip every critic weight to [-c, c] after each critic
   step; optionally the paper's schedule of 100 critic steps for the first 25 generator steps and
   every 500th (seed claims C9, C10, C11).
-- ``WGANGP`` (Gulrajani et al. 2017): instead of clipping, add lambda * penalty on points between
-  real and fake samples; two-sided, one-sided or the seed notes' finite-difference form (C13-C15).
+- ``WGANGP`` (Gulrajani et al. 2017): instead of clipping, add lambda * E[(||grad D(x_hat)|| - 1)^2] on
+  points x_hat = e x + (1 - e) G(z), e ~ U[0, 1]; two-sided (that), one-sided or the seed notes'
+  finite-difference form (C13-C15).
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from genzoo.config_rules import NON_NEGATIVE, POSITIVE, Key
 from genzoo.errors import ConfigError
 from genzoo.losses import PENALTIES, gradient_penalty
 from genzoo.losses.wasserstein import PenaltyPath
@@ -20,8 +24,6 @@ from genzoo.models.gan import GAN
 
 
 class WGAN(GAN):
-    config_keys = (Key("clip_value", POSITIVE),)
-
     def __init__(self, *args, clip_value: float = 0.01, paper_schedule: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if clip_value <= 0:
@@ -41,8 +43,6 @@ class WGAN(GAN):
 
 
 class WGANGP(GAN):
-    config_keys = (Key("penalty_weight", NON_NEGATIVE),)
-
     def __init__(self, *args, penalty: str = "two_sided", penalty_weight: float = 10.0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if penalty not in PENALTIES:
