@@ -288,6 +288,30 @@ def test_resume_restores_optimisers_schedules_pools_rng_and_data_position(compos
             assert torch.equal(st["exp_avg"], sb["state"][k]["exp_avg"])
 
 
+def test_a_resumed_learning_rate_change_is_the_new_base_of_the_schedule(compose_cfg, tmp_path):
+    """A resume that changes model.optimizer_g.lr is said to be applied; the schedule (built inside the model,
+    a LambdaLR) must then scale the new rate, not the checkpoint's: after the resumed steps the generators'
+    rate is new_lr * lr_factor(epoch), and the critics' (unchanged) stays old_lr * lr_factor(epoch)."""
+    tree = make_tree(tmp_path / "tree")
+    common = [*cyc("data=unpaired", f"data.root={tree}", "data.size=16", "data.load_size=18", "data.num_workers=0",
+                   "data.batch_size=2", "model.lr_constant_epochs=0", "model.lr_decay_epochs=6",
+                   "callbacks.model_checkpoint.every_n_steps=2", "callbacks.held_out.every_n_steps=100")]
+    first = compose_cfg(*common, "trainer.max_steps=2", name="first")
+    train(first)
+    new_lr, old_lr = 1e-3, 2e-4
+    resumed = compose_cfg(*common, "trainer.max_steps=6", f"model.optimizer_g.lr={new_lr}",
+                          f"ckpt_path={Path(first.paths.output_dir) / 'checkpoints' / 'last.ckpt'}", name="resumed")
+    train(resumed)
+    ckpt = torch.load(Path(resumed.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["genzoo"]["counters"]["model_step"] == 6
+    steps_per_epoch = 4  # 9 pairs at batch 2, the last partial batch dropped (the resume test's count)
+    factor = lr_factor(6 // steps_per_epoch, 0, 6)
+    assert factor < 1  # the schedule has moved: the test tells the two bases apart
+    (g_group,), (d_group,) = (s["param_groups"] for s in ckpt["optimizer_states"])
+    assert g_group["lr"] == pytest.approx(new_lr * factor) and d_group["lr"] == pytest.approx(old_lr * factor)
+    assert [s["base_lrs"] for s in ckpt["lr_schedulers"]] == [[new_lr], [old_lr]]
+
+
 def test_bf16_mixed_precision_trains(compose_cfg):
     losses = {}
     for precision in ("32-true", "bf16-mixed"):

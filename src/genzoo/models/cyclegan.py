@@ -108,7 +108,9 @@ class CycleGAN(GenerativeModule):
         return f"{self.name}-{self.loss.name}"
 
     def scheduled_optimizers(self) -> tuple[str, ...]:
-        return self.optimizer_keys if self.lr_constant_epochs is not None else ()  # the linear decay (LambdaLR)
+        # none: the linear decay (a LambdaLR) scales a base rate, and a resumed run's new rate becomes that base
+        # (``apply_resume_overrides``), as the reference's --continue_train with a new --lr does
+        return ()
 
     def weight_average(self) -> EMA | None:
         return self.ema
@@ -176,9 +178,10 @@ class CycleGAN(GenerativeModule):
         return lr_factor(model_step // max(1, self.steps_per_epoch), self.lr_constant_epochs, self.lr_decay_epochs)
 
     def on_train_start(self) -> None:
-        super().on_train_start()
-        # an epoch in model steps: this rank's batches of max(|A|, |B|) pairs (the schedule counts epochs)
+        # an epoch in model steps: this rank's batches of max(|A|, |B|) pairs (the schedule counts epochs); set
+        # first, since a resumed run's new learning rate starts at its schedule's factor now (apply_resume_overrides)
         self.steps_per_epoch = max(1, int(self.trainer.num_training_batches))
+        super().on_train_start()
 
     def adversarial(self, critic: nn.Module, images: torch.Tensor) -> torch.Tensor:
         return self.loss.g_loss(at_least_float32(critic(images)))

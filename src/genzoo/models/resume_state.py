@@ -88,7 +88,16 @@ class ExactResume:
 
     def apply_resume_overrides(self) -> None:
         """Write a resumed run's changed optimiser hyperparameters (``resume_overrides``, said at start) into the
-        restored optimisers."""
+        restored optimisers. Under a schedule the family builds itself (a ``LambdaLR``: rate = base rate x
+        factor(step), CycleGAN's) a new rate becomes the schedule's base rate, so the schedule scales it from
+        this step on. A configured scheduler owns the rate: ``genzoo.resume`` refuses a rate change under one."""
+        opts = self.trainer.optimizers
+        lambdas = {id(s.optimizer): s for s in self.schedulers() if isinstance(s, torch.optim.lr_scheduler.LambdaLR)}
         for i, hyper in self.resume_overrides.items():
-            for group in self.trainer.optimizers[i].param_groups:
-                group.update({k: tuple(v) if isinstance(v, list) else v for k, v in hyper.items()})
+            values = {k: tuple(v) if isinstance(v, list) else v for k, v in hyper.items()}
+            sched = lambdas.get(id(opts[i]))
+            for j, group in enumerate(opts[i].param_groups):
+                group.update(values)
+                if "lr" in values and sched is not None:
+                    sched.base_lrs[j] = group["initial_lr"] = values["lr"]
+                    group["lr"] = values["lr"] * sched.lr_lambdas[j](sched.last_epoch)
