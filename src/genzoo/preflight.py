@@ -21,7 +21,7 @@ def is_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def _launching_rank() -> bool:
+def launching_rank() -> bool:
     """False in the other processes of a multi-process run (they join the folder rank 0 checked)."""
     return all(int(os.environ.get(k, "0") or 0) == 0 for k in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
 
@@ -63,7 +63,7 @@ def data_ready(datamodule) -> None:
     run is written, so a failed download or too little data is refused with nothing left behind. Only the
     launching rank (as Lightning prepares data on local rank 0); Lightning's own calls in ``fit`` then find
     it done, and the other ranks build their sets there, after its barrier."""
-    if _launching_rank():
+    if launching_rank():
         datamodule.prepare_data()
         datamodule.setup("fit")
 
@@ -93,7 +93,7 @@ def prepare_resume(cfg: DictConfig) -> tuple[str | None, dict[str, Any] | None]:
         ckpt = check_resumable(path)
         state = {**ckpt["genzoo"], "global_step": int(ckpt.get("global_step", 0)),
                  "logger_step": checkpoint_logger_step(ckpt)}
-    earlier = run_outputs(out) if _launching_rank() else []
+    earlier = run_outputs(out) if launching_rank() else []
     resuming_here = path is not None and out.resolve() in Path(path).resolve().parents
     if earlier == ["csv/metrics.csv"] and cfg.get("ckpt_path") == "auto" and path is None:
         # a requeued job killed before its first checkpoint: start again, keeping the old rows aside

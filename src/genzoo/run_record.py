@@ -57,8 +57,12 @@ class RunFolderGuard(Callback):
     to Hydra, which records a failed job)."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from genzoo.preflight import launching_rank
+
         _Before.run_dir, _Before.created, _Before.entries, _Before.logs = None, [], set(), {}
         _Before.accepted = False
+        if not launching_rank():  # another process of a multi-process run: the folder is the launching one's
+            return
         try:  # the folder's name is resolved once (Hydra's ${now:} is cached): the same one Hydra creates next
             run_dir = Path(str(OmegaConf.select(config, "hydra.run.dir", throw_on_missing=True))).absolute()
         except Exception:  # a folder that cannot be resolved yet: nothing is noted, nothing will be removed
@@ -68,6 +72,10 @@ class RunFolderGuard(Callback):
         if run_dir.is_dir():
             _Before.entries = {p.name for p in run_dir.iterdir()}
             _Before.logs = {p.name: p.stat().st_size for p in run_dir.glob("*.log") if p.is_file()}
+
+
+    def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
+        _Before.run_dir = None  # the command ended (a refusal exits before this): nothing of it is removed later
 
 
 def _close_logs_in(folder: Path) -> None:
