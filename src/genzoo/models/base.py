@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytorch_lightning as pl
 import torch
 
+from genzoo.config_rules import NON_NEGATIVE, POSITIVE, Check, Key, declared
 from genzoo.errors import ConfigError
 from genzoo.models.guard import GuardedSteps
 from genzoo.models.resume_state import ExactResume, counted_steps  # noqa: F401  (genzoo.models.base.counted_steps)
@@ -64,6 +65,17 @@ class GenerativeModule(GuardedSteps, ExactResume, SpeedOptions, pl.LightningModu
     the logging x-axis and of every callback's cadence. Lightning's ``global_step`` counts every
     optimiser step (a GAN takes k critic steps + 1 generator step per model step).
     """
+
+    #: the ``model.*`` keys every family takes (``genzoo.config_rules``; a family declares its own next to its
+    #: code): the optimisers' hyperparameters, the speed options (the same maths) and the family's name
+    config_keys: tuple[Key, ...] = (
+        Key("*.lr", POSITIVE), Key("*.weight_decay", NON_NEGATIVE), Key("name", resume="refused"),
+        Key("compatible_losses", resume="silent"), Key("compile", resume="silent"),
+        Key("channels_last", resume="silent"))
+    #: rules across keys (``Check``) the family's config must keep
+    config_checks: tuple[Check, ...] = ()
+    #: the options ``eval.py`` may set for one evaluation (``held_out.<name>=...``; ``set_evaluation_option``)
+    evaluation_keys: tuple[Key, ...] = ()
 
     #: Strategy train.py picks for several devices. Alternating updates leave one network's
     #: parameters without gradients in each backward, which plain DDP refuses.
@@ -136,6 +148,22 @@ class GenerativeModule(GuardedSteps, ExactResume, SpeedOptions, pl.LightningModu
     def run_name(self) -> str:
         """The model part of a run's name (the adversarial family adds its loss)."""
         return self.name
+
+    def evaluation_options(self) -> dict[str, Any]:
+        """The declared evaluation options (``evaluation_keys``) and their values now, by the names eval.py
+        records them under."""
+        return {k.recorded_as or k.name: getattr(self, k.name) for k in declared(type(self), "evaluation_keys").values()}
+
+    def set_evaluation_option(self, name: str, value: Any) -> None:
+        """Set one evaluation option (``python src/eval.py held_out.<name>=<value>``); an option the family does
+        not declare, or a value its rule refuses, is one ConfigError line."""
+        keys = declared(type(self), "evaluation_keys")
+        if name not in keys:
+            raise ConfigError(f"held_out.{name}={value}: model={self.name} has no evaluation option {name} (its "
+                              f"options: {', '.join(f'held_out.{k}' for k in keys) or 'none'}); drop the override.")
+        if problem := keys[name].problem(value, f"held_out.{name}"):
+            raise ConfigError(problem + ".")
+        setattr(self, name, value)
 
     def scheduled_optimizers(self) -> tuple[str, ...]:
         """The ``optimizer_keys`` whose learning rate a scheduler owns (a resume may not change their ``lr``)."""

@@ -31,6 +31,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from genzoo.config_rules import Key
 from genzoo.errors import ConfigError
 from genzoo.losses import AdversarialLoss
 from genzoo.models.base import GenerativeModule, at_least_float32, check_loss, counted_steps
@@ -48,6 +49,8 @@ def lr_factor(epoch: int, constant_epochs: int, decay_epochs: int) -> float:
 
 
 class CycleGAN(GenerativeModule):
+    # pool_size: the checkpoint holds the pools (its range is ImagePool's to check)
+    config_keys = (Key("pool_size", resume="refused"), EMA.config_key)
     ddp_strategy = "ddp_find_unused_parameters_true"  # each optimiser step leaves the other pair without gradients
     condition = "image"
     directions = DIRECTIONS

@@ -34,12 +34,16 @@ from collections.abc import Callable, Mapping
 import torch
 import torch.nn as nn
 
+from genzoo.config_rules import OPEN_UNIT, Key
 from genzoo.errors import ConfigError
 
 _NORMS = (nn.modules.batchnorm._BatchNorm,)
 
 
 class EMA(nn.Module):
+    #: the key of a family that keeps one (null: none); turning it on or off changes the checkpoint's weights
+    config_key = Key("ema_decay", OPEN_UNIT, null=True, resume="on_off_refused")
+
     def __init__(self, nets: Mapping[str, nn.Module], decay: float, standing_statistics: bool = False) -> None:
         super().__init__()
         if not 0.0 < decay < 1.0:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn as nn
 
+from genzoo.config_rules import Key, integer
 from genzoo.errors import ConfigError
 from genzoo.losses import AdversarialLoss
 from genzoo.models.base import GenerativeModule, check_loss, counted_steps
@@ -33,6 +34,10 @@ STANDING_BATCHES, STANDING_BATCH, STANDING_SEED = 16, 128, 20190212
 class GAN(GenerativeModule):
     """The adversarial family. ``conditioning`` (``concat`` | ``projection``; null: unconditional)
     makes any of its models class-conditional: G(z, y), D(x, y), labels ``y`` from the batch."""
+
+    config_keys = (Key("z_dim", integer(1), resume="refused"), Key("conditioning", resume="refused"),
+                   Key("label_embed_dim", integer(1), resume="refused"), Key("n_critic", integer(1)),
+                   Key("g_batch_size", integer(1), null=True), EMA.config_key)
 
     ddp_strategy = "ddp_find_unused_parameters_true"
     latent_key = "z"

@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from genzoo.config_rules import POSITIVE, Key, binary_pixels, integer
 from genzoo.errors import ConfigError
 from genzoo.models.base import SingleOptimizerModule, at_least_float32
 
@@ -35,6 +36,12 @@ CHANNEL_ORDERS = ("joint", "ordered")
 
 
 class PixelCNN(SingleOptimizerModule):
+    # channel_order: checkpoints from before the key predicted a pixel's channels jointly
+    config_keys = (Key("levels", integer(2), resume="refused"), Key("output", resume="refused"),
+                   Key("channel_order", resume="refused", absent="joint"), Key("temperature", POSITIVE),
+                   Key("completions_per_image", integer(1)))
+    config_checks = (binary_pixels("levels", 2, "data.binarize=static (the PixelRNN paper's MNIST protocol) or dynamic, "
+                                   "or use model.levels=256"),)
     net_keys = ("network",)
     #: ``build_model`` passes the data's palette (``data.palette_size``) to a family that declares this
     takes_palette = True
@@ -268,6 +275,8 @@ class PixelCNN(SingleOptimizerModule):
 class PixelRNN(PixelCNN):
     """PixelRNN: ``variant`` row_lstm or diagonal_bilstm (``genzoo.nets.pixelrnn``); everything else
     is PixelCNN's (the likelihood, sampling, completion, held-out metrics)."""
+
+    config_keys = (Key("variant", resume="refused"),)
 
     def __init__(self, *args, variant: str = "row_lstm", name: str = "pixelrnn", **kwargs) -> None:
         self.variant = variant

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn as nn
 
+from genzoo.config_rules import NON_NEGATIVE, POSITIVE, Key, binary_pixels, integer
 from genzoo.errors import ConfigError
 from genzoo.losses.likelihood import (
     LIKELIHOODS,
@@ -58,6 +59,15 @@ IW_NOISE_BLOCK = 64
 
 
 class VAE(VAEPictures, SingleOptimizerModule):
+    # encoder_input: checkpoints from before the key encoded the data's [-1, 1] (signed)
+    config_keys = (Key("z_dim", integer(1), resume="refused"), Key("likelihood", resume="refused"),
+                   Key("class_conditional", resume="refused"), Key("encoder_input", resume="refused", absent="signed"),
+                   Key("gaussian_std", POSITIVE, null=True, resume="on_off_refused"), Key("beta", NON_NEGATIVE),
+                   Key("kl_warmup_steps", integer(0)), Key("train_samples", integer(1)), Key("iw_samples", integer(1)),
+                   Key("iw_samples_train", integer(1)))
+    config_checks = (binary_pixels("likelihood", "bernoulli", "data.binarize=dynamic (the IWAE protocol) or static, or "
+                                   "use model.likelihood=logistic|gaussian"),)
+    evaluation_keys = (Key("iw_samples", integer(1), recorded_as="importance_samples"),)
     latent_key = "z"
     net_keys = ("encoder", "decoder")
 

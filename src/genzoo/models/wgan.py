@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from genzoo.config_rules import NON_NEGATIVE, POSITIVE, Key
 from genzoo.errors import ConfigError
 from genzoo.losses import PENALTIES, gradient_penalty
 from genzoo.losses.wasserstein import PenaltyPath
@@ -24,6 +25,8 @@ from genzoo.models.gan import GAN
 
 
 class WGAN(GAN):
+    config_keys = (Key("clip_value", POSITIVE),)
+
     def __init__(self, *args, clip_value: float = 0.01, paper_schedule: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if clip_value <= 0:
@@ -43,6 +46,8 @@ class WGAN(GAN):
 
 
 class WGANGP(GAN):
+    config_keys = (Key("penalty_weight", NON_NEGATIVE),)
+
     def __init__(self, *args, penalty: str = "two_sided", penalty_weight: float = 10.0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if penalty not in PENALTIES:
