@@ -197,6 +197,10 @@ def build_trainer(cfg: DictConfig, model: GenerativeModule, callbacks: list[Any]
     from genzoo.lightning_compat import plain_cuda_check_without_gpus
 
     plain_cuda_check_without_gpus()  # ~0.15 ms an optimiser step on a machine without a GPU
+    if cfg.trainer.get("enable_model_summary", True):  # Lightning's table less its FLOPs column (0 for every family)
+        from genzoo.callbacks.summary import ModelSummary
+
+        callbacks = [*callbacks, ModelSummary()]
     try:
         return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()],
                            **trainer_arguments(cfg, model, resumed))

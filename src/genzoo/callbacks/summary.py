@@ -6,7 +6,8 @@ import logging
 from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.utilities.model_summary.model_summary import _format_summary_table
+
+from genzoo.lightning_compat import format_summary_table
 
 log = logging.getLogger("pytorch_lightning.callbacks.model_summary")
 
@@ -30,5 +31,5 @@ def summary_text(summary_data: list[tuple[str, list[str]]], total_parameters: in
                  model_size: float, total_training_modes: dict[str, int]) -> str:
     """Lightning's summary table and totals, less the FLOPs column and the FLOPs total."""
     columns = [c for c in summary_data if c[0] != "FLOPs"]
-    table = _format_summary_table(total_parameters, trainable_parameters, model_size, total_training_modes, 0, *columns)
+    table = format_summary_table(total_parameters, trainable_parameters, model_size, total_training_modes, 0, *columns)
     return "\n".join(line for line in table.splitlines() if not line.rstrip().endswith("Total Flops"))
