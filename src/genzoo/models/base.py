@@ -16,6 +16,7 @@ from genzoo.errors import ConfigError
 from genzoo.models.guard import GuardedSteps
 from genzoo.models.resume_state import ExactResume, counted_steps  # noqa: F401  (genzoo.models.base.counted_steps)
 from genzoo.models.speed import SpeedOptions
+from genzoo.optim import build_optimizer
 
 if TYPE_CHECKING:
     from genzoo.models.ema import EMA
@@ -76,6 +77,9 @@ class GenerativeModule(GuardedSteps, ExactResume, SpeedOptions, pl.LightningModu
     config_checks: tuple[Check, ...] = ()
     #: the options ``eval.py`` may set for one evaluation (``held_out.<name>=...``; ``set_evaluation_option``)
     evaluation_keys: tuple[Key, ...] = ()
+    #: the ``model.*`` options that change only how samples are drawn, never what the weights mean (PixelCNN's
+    #: temperature): sample.py takes them for its samples (``model.<name>=...``) and refuses every other key
+    sampling_keys: tuple[Key, ...] = ()
 
     #: Strategy train.py picks for several devices. Alternating updates leave one network's
     #: parameters without gradients in each backward, which plain DDP refuses.
@@ -149,6 +153,10 @@ class GenerativeModule(GuardedSteps, ExactResume, SpeedOptions, pl.LightningModu
         """The model part of a run's name (the adversarial family adds its loss)."""
         return self.name
 
+    def scheduled_optimizers(self) -> tuple[str, ...]:
+        """The ``optimizer_keys`` whose learning rate a scheduler owns (a resume may not change their ``lr``)."""
+        return ()
+
     def evaluation_options(self) -> dict[str, Any]:
         """The declared evaluation options (``evaluation_keys``) and their values now, by the names eval.py
         records them under."""
@@ -164,10 +172,6 @@ class GenerativeModule(GuardedSteps, ExactResume, SpeedOptions, pl.LightningModu
         if problem := keys[name].problem(value, f"held_out.{name}"):
             raise ConfigError(problem + ".")
         setattr(self, name, value)
-
-    def scheduled_optimizers(self) -> tuple[str, ...]:
-        """The ``optimizer_keys`` whose learning rate a scheduler owns (a resume may not change their ``lr``)."""
-        return ()
 
     # --- run length --------------------------------------------------------------------------
     def lightning_steps(self, model_steps: int) -> int:
@@ -276,7 +280,7 @@ class SingleOptimizerModule(GenerativeModule):
         return self.optimizer_keys if self._scheduler is not None else ()
 
     def configure_optimizers(self):
-        opt = self._optimizer(self.parameters())
+        opt = build_optimizer(self._optimizer, self.parameters())
         return ([opt], [self._scheduler(opt)]) if self._scheduler is not None else opt
 
     def minimise(self, losses: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

@@ -37,6 +37,7 @@ from genzoo.losses import AdversarialLoss
 from genzoo.models.base import GenerativeModule, at_least_float32, check_loss, counted_steps
 from genzoo.models.ema import EMA
 from genzoo.models.image_pool import ImagePool
+from genzoo.optim import build_optimizer
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -171,7 +172,7 @@ class CycleGAN(GenerativeModule):
     def configure_optimizers(self):
         g_params = [*self.g_ab.parameters(), *self.g_ba.parameters()]
         d_params = [*self.d_a.parameters(), *self.d_b.parameters()]
-        opts = [self._optimizer_g(g_params), self._optimizer_d(d_params)]
+        opts = [build_optimizer(self._optimizer_g, g_params), build_optimizer(self._optimizer_d, d_params)]
         if self.lr_constant_epochs is None:
             return opts
         schedule = [torch.optim.lr_scheduler.LambdaLR(opt, self._lr_lambda) for opt in opts]

@@ -26,6 +26,7 @@ from genzoo.losses import AdversarialLoss
 from genzoo.models.base import GenerativeModule, check_loss, counted_steps
 from genzoo.models.ema import EMA
 from genzoo.nets.conditional import conditional_nets
+from genzoo.optim import build_optimizer
 
 #: the averaged generator's BatchNorm statistics come from this many batches of this size (2,048 latents)
 STANDING_BATCHES, STANDING_BATCH, STANDING_SEED = 16, 128, 20190212
@@ -166,7 +167,8 @@ class GAN(GenerativeModule):
 
     # --- training ----------------------------------------------------------------------------------
     def configure_optimizers(self):
-        opts = [self._optimizer_g(self.generator.parameters()), self._optimizer_d(self.discriminator.parameters())]
+        opts = [build_optimizer(self._optimizer_g, self.generator.parameters()),
+                build_optimizer(self._optimizer_d, self.discriminator.parameters())]
         scheds = [make(opt) for make, opt in zip((self._scheduler_g, self._scheduler_d), opts) if make is not None]
         return (opts, scheds) if scheds else opts
 

@@ -40,6 +40,7 @@ class PixelCNN(SingleOptimizerModule):
     config_keys = (Key("levels", integer(2), resume="refused"), Key("output", resume="refused"),
                    Key("channel_order", resume="refused", absent="joint"), Key("temperature", POSITIVE),
                    Key("completions_per_image", integer(1)))
+    sampling_keys = (Key("temperature", POSITIVE), Key("sample_mode"), Key("sampler"))  # checked by __init__ too
     config_checks = (binary_pixels("levels", 2, "data.binarize=static (the PixelRNN paper's MNIST protocol) or dynamic, "
                                    "or use model.levels=256"),)
     net_keys = ("network",)
