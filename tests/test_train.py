@@ -51,8 +51,11 @@ def test_default_run_leaves_samples_checkpoints_csv_and_offline_wandb(compose_cf
     assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
     from PIL import Image
 
+    from genzoo.plotting import read_grid_info
+
     grid = Image.open(out / "samples" / "last.png")
-    assert grid.size == (8 * 17 + 1, 8 * 17 + 1)  # 64 samples of 16 px, 8 per row, 1 px padding
+    info = read_grid_info(out / "samples" / "last.png")  # 64 samples of 16 px, 8 per row, upscaled to >= 256 px
+    assert (info["columns"], info["rows"], info["cell"]) == (8, 8, [16, 16]) and min(grid.size) >= 256
 
 
 def test_toy2d_leaves_a_scatter_of_the_fixed_points_over_the_data(compose_cfg, tmp_path):

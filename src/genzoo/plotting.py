@@ -139,14 +139,22 @@ def grid_figure(pixels: np.ndarray, scale: int, cell: tuple[int, int], labels: G
 def save_figure(fig, path: str | Path, metadata: dict[str, str] | None = None, tight: bool = False) -> Path:
     """A matplotlib figure to PNG, atomically (``tight``: the canvas grows to hold every label, nothing is
     rescaled); the figure is closed. ``metadata``: text written into the PNG."""
-    import matplotlib.pyplot as plt
+    import io
 
+    import matplotlib.pyplot as plt
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    buffer = io.BytesIO()
     try:
-        with atomic_write(path) as tmp:
-            fig.savefig(tmp, format="png", metadata=metadata, **({"bbox_inches": "tight", "pad_inches": 0.08}
-                                                                  if tight else {}))
+        fig.savefig(buffer, format="png", **({"bbox_inches": "tight", "pad_inches": 0.08} if tight else {}))
     finally:
         plt.close(fig)
+    png = PngInfo()
+    for key, value in (metadata or {}).items():
+        png.add_text(key, value)
+    with Image.open(buffer) as image, atomic_write(path) as tmp:  # RGB, as the unlabelled grids: no alpha channel
+        image.convert("RGB").save(tmp, format="png", pnginfo=png)
     return Path(path)
 
 

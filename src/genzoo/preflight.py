@@ -4,13 +4,13 @@ from, and that the run folder holds no other run."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
 from genzoo.errors import ConfigError
+from genzoo.run_record import launching_rank
 from genzoo.validation import validate
 
 
@@ -19,11 +19,6 @@ def is_multirun() -> bool:
     from hydra.types import RunMode
 
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
-def launching_rank() -> bool:
-    """False in the other processes of a multi-process run (they join the folder rank 0 checked)."""
-    return all(int(os.environ.get(k, "0") or 0) == 0 for k in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
 
 
 def preflight(cfg: DictConfig) -> tuple[str | None, dict[str, Any] | None]:

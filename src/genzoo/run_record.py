@@ -12,6 +12,7 @@ the command's inputs were accepted (its record written)."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -51,14 +52,17 @@ def save_run_record(cfg: DictConfig) -> Path | None:
     return out
 
 
+def launching_rank() -> bool:
+    """False in the other processes of a multi-process run (they join the folder rank 0 checked)."""
+    return all(int(os.environ.get(k, "0") or 0) == 0 for k in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
+
+
 class RunFolderGuard(Callback):
     """Hydra callback (``hydra.callbacks`` in conf/hydra/default.yaml): before Hydra creates the run folder of a
     single run, note which of it and the folders above it exist, and what it holds (a multirun's jobs are left
     to Hydra, which records a failed job)."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from genzoo.preflight import launching_rank
-
         _Before.run_dir, _Before.created, _Before.entries, _Before.logs = None, [], set(), {}
         _Before.accepted = False
         if not launching_rank():  # another process of a multi-process run: the folder is the launching one's
