@@ -16,7 +16,7 @@ def main(cfg: DictConfig) -> float | None:
 
     multirun = is_multirun()
     try:
-        checked = preflight(cfg)  # bad input fails here, before Lightning is even imported
+        checked = preflight(cfg)  # bad input fails here, before any data, logger or run file
         from genzoo.training import objective, train
 
         metrics = train(cfg, checked)

@@ -1,6 +1,6 @@
-"""Checks that need no model, data or Lightning, run first (``src/train.py`` runs them before it
-imports Lightning, so bad input fails in seconds): numeric config values, the checkpoint to resume
-from, and that the run folder holds no other run."""
+"""Checks that need no data, run first (``src/train.py`` runs them before any data, logger or run file):
+numeric config values (the family's declared rules: its class is imported for them, Lightning with it),
+the checkpoint to resume from, and that the run folder holds no other run."""
 
 from __future__ import annotations
 
