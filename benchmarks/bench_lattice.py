@@ -57,7 +57,7 @@ def score_checkpoint(path: Path, grid: Path | None = None) -> dict[str, float]:
     _, dm, model, _ = load_run(str(path))
     gen = torch.Generator().manual_seed(4321)
     with torch.no_grad():
-        fake = draw_samples(model, NUM_SAMPLES, generator=gen, ema=False)
+        fake = draw_samples(model, NUM_SAMPLES, rng=gen, ema=False)
     real = real_images(dm)
     if grid is not None:
         save_grid(fake[:64], grid, nrow=8)

@@ -75,7 +75,7 @@ def score(model, test_x, k: int) -> dict:
     from genzoo.models.vae import example_generators
 
     model.eval()
-    parts = [model.bounds(xb, k=k, generator=example_generators(xb)) for xb in test_x.split(100)]
+    parts = [model.bounds(xb, k=k, rng=example_generators(xb)) for xb in test_x.split(100)]
     return {key: torch.cat([p[key] for p in parts]).tolist() for key in ("nll", "elbo", "ess")}
 
 

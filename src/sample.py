@@ -120,7 +120,7 @@ def draw(cfg: DictConfig) -> None:
                 random_path = written[-1]
         if model.latent_key is not None:  # walk the latent between two draws, row by row
             pairs, steps = cfg.interpolation.pairs, cfg.interpolation.steps
-            noise = sampling.interpolation_noise(model, pairs, steps, cfg.interpolation.mode, generator=g)
+            noise = sampling.interpolation_noise(model, pairs, steps, cfg.interpolation.mode, rng=g)
             # label-conditional: row i keeps one class (label=k, else class i mod K) while the latent moves
             y = None
             if model.condition == "label":

@@ -240,7 +240,7 @@ def function_family(fn, data_shape=(1, 16, 16), num_classes: int | None = None):
             self.condition = "none" if num_classes is None else "label"
             self.anchor = nn.Parameter(torch.zeros(()))  # gives the module a device
 
-        def draw_noise(self, n, generator=None):
+        def draw_noise(self, n, rng=None):
             return {"count": torch.zeros(n, 0)}
 
         def sample_given(self, noise, y=None, source=None, ema=True):

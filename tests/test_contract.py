@@ -138,11 +138,11 @@ def test_samples_come_from_the_averaged_weights_and_the_private_generator(traine
     cfg, _ = trained[family]
     _, dm, model, _ = load(cfg)
     state = torch.get_rng_state()
-    a = model.sample(16, generator=torch.Generator().manual_seed(3))
+    a = model.sample(16, rng=torch.Generator().manual_seed(3))
     assert torch.equal(torch.get_rng_state(), state)  # the training RNG is untouched
-    b = model.sample(16, generator=torch.Generator().manual_seed(3))
+    b = model.sample(16, rng=torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
-    raw = model.sample(16, generator=torch.Generator().manual_seed(3), ema=False)
+    raw = model.sample(16, rng=torch.Generator().manual_seed(3), ema=False)
     assert not torch.equal(a, raw)  # ema=True (the default) samples the averaged generator
     assert a.shape == (16, *model.data_shape) and a.min() >= -1 and a.max() <= 1
 
@@ -160,7 +160,7 @@ def test_label_conditioned_sampling_asks_every_class_equally_over_ranks(trained)
 def test_interpolation_walks_the_latent_only(trained):
     cfg, _ = trained["cgan"]
     _, _, model, _ = load(cfg)
-    noise = interpolation_noise(model, pairs=3, steps=5, mode="linear", generator=torch.Generator().manual_seed(0))
+    noise = interpolation_noise(model, pairs=3, steps=5, mode="linear", rng=torch.Generator().manual_seed(0))
     z = noise["z"].view(3, 5, -1)
     mid = (z[:, 0] + z[:, 4]) / 2
     assert torch.allclose(z[:, 2], mid, atol=1e-6)  # linear: the middle step is the midpoint
@@ -179,7 +179,7 @@ class Translator(GenerativeModule):
         self.data_shape = tuple(data_shape)
         self.w = nn.Parameter(torch.ones(()))
 
-    def draw_noise(self, n, generator=None):
+    def draw_noise(self, n, rng=None):
         return {}
 
     def sample_given(self, noise, y=None, source=None, ema=True):

@@ -43,7 +43,7 @@ def one_step_maths(model, seed: int = 0) -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     model.zero_grad(set_to_none=True)
     with torch.no_grad():
-        fake = model.generate(model.noise(8))
+        fake = model.generate(model.latents(8))
     d = model.discriminator_loss(real, fake)
     d["loss/d"].backward()
     out["loss/d"] = d["loss/d"].detach()
@@ -269,7 +269,7 @@ def test_sample_takes_every_sampling_option_of_pixelcnn(tiny_run):
         model = load_run(str(ckpt), "cpu", options)[2]
         for key, value in options.items():
             assert getattr(model, key) == value
-        return model.sample(3, generator=torch.Generator().manual_seed(seed))
+        return model.sample(3, rng=torch.Generator().manual_seed(seed))
 
     default, other_seed = draws({}, 0), draws({}, 1)
     assert not torch.equal(default, other_seed)  # sampling: the seed's noise matters

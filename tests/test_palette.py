@@ -101,10 +101,10 @@ def test_c21_choosing_among_colours_keeps_them_vivid_regressing_rgb_greys_them()
             loss.backward()
             opt.step()
     gen = lambda: torch.Generator().manual_seed(1)  # noqa: E731
-    vivid = saturation(palette_model.sample(256, generator=gen())).mean().item()
-    sampled = saturation(regression.sample(256, generator=gen())).mean().item()
+    vivid = saturation(palette_model.sample(256, rng=gen())).mean().item()
+    sampled = saturation(regression.sample(256, rng=gen())).mean().item()
     regression.sample_mode = "argmax"
-    means = regression.sample(256, generator=gen())
+    means = regression.sample(256, rng=gen())
     assert saturation(draws(256, gen())).mean().item() == 1.0
     assert vivid > 0.98 and sampled < vivid - 0.15 and saturation(means).mean().item() < sampled
     assert saturation(means[:, :, :1, :1]).max().item() < 0.2  # the first pixel: the average colour, grey
@@ -131,6 +131,6 @@ def test_a_palette_run_on_an_image_folder_of_sprites(compose_cfg, tmp_path):
 
     _, dm, model, _ = load_run(str(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"))
     assert model.levels == 167 and torch.equal(model.palette, dm.palette)
-    samples = model.sample(4, generator=torch.Generator().manual_seed(0))
+    samples = model.sample(4, rng=torch.Generator().manual_seed(0))
     assert samples.shape == (4, 3, 20, 20)
     assert off_palette(samples, model.palette) < 1e-6

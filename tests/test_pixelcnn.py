@@ -158,7 +158,7 @@ def test_ordered_channels_learn_and_sample_colours_whose_channels_agree(kind):
             opt.step()
         with torch.no_grad():
             nll[order] = -model.log_prob(data).mean().item()
-            samples = model.eval().sample(2000, generator=torch.Generator().manual_seed(0))
+            samples = model.eval().sample(2000, rng=torch.Generator().manual_seed(0))
         agree[order] = (samples[:, 0] == samples[:, 1]).logical_and(samples[:, 1] == samples[:, 2]).double().mean().item()
     assert nll["ordered"] < math.log(2) + 0.05 and nll["joint"] > 3 * math.log(2) - 0.01, nll
     assert agree["ordered"] > 0.97 and 0.15 < agree["joint"] < 0.35, agree
@@ -256,10 +256,10 @@ def test_c20_argmax_repeats_one_image_sampling_gives_many():
         loss.backward()
         opt.step()
     model.sample_mode = "argmax"
-    argmax = model.sample(64, generator=torch.Generator().manual_seed(1))
+    argmax = model.sample(64, rng=torch.Generator().manual_seed(1))
     assert len(torch.unique(argmax.view(64, -1), dim=0)) == 1
     model.sample_mode = "sample"
-    sampled = model.sample(512, generator=torch.Generator().manual_seed(1))
+    sampled = model.sample(512, rng=torch.Generator().manual_seed(1))
     assert len(torch.unique(sampled.view(512, -1), dim=0)) > 20
     # and the samples follow the model: the share of the most likely template is near its probability
     top = images[p.argmax()].view(-1)

@@ -146,7 +146,7 @@ def test_linear_gaussian_vae_bounds_match_the_exact_marginal_likelihood():
 
     bound = {}
     for k in (1, 2, 4, 16, 5000):
-        out = vae.bounds(x, k=k, generator=torch.Generator().manual_seed(k))
+        out = vae.bounds(x, k=k, rng=torch.Generator().manual_seed(k))
         bound[k] = float(-out["nll"].mean())
         if k == 5000:  # the ELBO averages 5,000 codes: (log p(x) - ELBO) is the KL to the posterior, up to
             # the Monte-Carlo error of the reconstruction term (its std here is ~2 nats / sqrt(5000) = 0.03)
@@ -185,9 +185,9 @@ def test_iw_bound_in_chunks_equals_one_pass(monkeypatch):
 
     vae, *_ = linear_gaussian_vae()
     x = torch.randn(8, 1, 2, 2, dtype=torch.double)
-    one = vae.bounds(x, k=300, generator=torch.Generator().manual_seed(0))
+    one = vae.bounds(x, k=300, rng=torch.Generator().manual_seed(0))
     monkeypatch.setattr(vae_mod, "IW_ROWS", 8 * 7)  # chunks of 7 samples
-    chunked = vae.bounds(x, k=300, generator=torch.Generator().manual_seed(0))
+    chunked = vae.bounds(x, k=300, rng=torch.Generator().manual_seed(0))
     for key in one:
         assert torch.allclose(one[key], chunked[key], atol=1e-9), key
 
@@ -468,7 +468,7 @@ def test_held_out_bound_is_the_same_for_any_held_out_batch_size_at_z_dim_50(monk
     x = torch.where(torch.rand(30, 1, 6, 6, generator=torch.Generator().manual_seed(1)) < 0.3, 1.0, -1.0)
 
     def per_example(batch_size: int) -> dict[str, torch.Tensor]:
-        parts = [vae.bounds(xb, k=150, generator=example_generators(xb)) for xb in x.split(batch_size)]
+        parts = [vae.bounds(xb, k=150, rng=example_generators(xb)) for xb in x.split(batch_size)]
         return {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
 
     runs = [per_example(b) for b in (7, 12, 30)]
@@ -495,7 +495,7 @@ def test_effective_sample_size_against_hand_computations():
     vae = tiny_bernoulli_vae(z_dim=3, side=4).double().eval()
     x = torch.where(torch.rand(5, 1, 4, 4, generator=torch.Generator().manual_seed(2)) < 0.5, 1.0, -1.0).double()
     k = IW_NOISE_BLOCK + 36  # two blocks
-    out = vae.bounds(x, k=k, generator=example_generators(x))
+    out = vae.bounds(x, k=k, rng=example_generators(x))
     mu, logvar = vae.encode(x)
     gens = example_generators(x)
     z = torch.cat([vae.reparameterize(mu, logvar, IW_NOISE_BLOCK, gens), vae.reparameterize(mu, logvar, 36, gens)])
@@ -503,7 +503,7 @@ def test_effective_sample_size_against_hand_computations():
     assert torch.allclose(out["ess"], effective_sample_size(log_w), rtol=1e-9)
     assert torch.allclose(out["nll"], -(torch.logsumexp(log_w, 0) - math.log(k)), rtol=1e-12)
     assert ((1 <= out["ess"]) & (out["ess"] <= k)).all()
-    assert vae.bounds(x, k=1, generator=example_generators(x))["ess"].tolist() == pytest.approx([1.0] * 5)
+    assert vae.bounds(x, k=1, rng=example_generators(x))["ess"].tolist() == pytest.approx([1.0] * 5)
 
 
 def test_held_out_standard_error_is_the_spread_of_the_per_example_values_over_root_n():
@@ -560,7 +560,7 @@ def test_bernoulli_vae_encoder_sees_unit_pixels_and_reaches_a_stated_elbo():
         loss.backward()
         opt.step()
     with torch.no_grad():
-        elbo = float(vae.bounds(test_x, k=16, generator=torch.Generator().manual_seed(0))["elbo"].mean())
+        elbo = float(vae.bounds(test_x, k=16, rng=torch.Generator().manual_seed(0))["elbo"].mean())
     assert -elbo < 202, -elbo
 
 

@@ -118,7 +118,7 @@ def grid_inputs(model, num_samples: int = 64, nrow: int = 8, num_scatter: int = 
     return Grid(model.draw_noise(n, g), y, source, nrow, direction)
 
 
-def random_grid(model, n: int, generator: torch.Generator, nrow: int, label: int | None = None,
+def random_grid(model, n: int, rng: torch.Generator, nrow: int, label: int | None = None,
                 datamodule=None, direction: str | None = None) -> Grid:
     """``n`` fresh samples for a look at the model: a label-conditional model gives one row of
     ``nrow`` per class (or ``n`` of class ``label``); an image-conditional one translates ``n``
@@ -126,10 +126,10 @@ def random_grid(model, n: int, generator: torch.Generator, nrow: int, label: int
     toy = len(model.data_shape) == 1
     if model.condition == "label" and label is None and not toy:
         y = torch.arange(model.num_classes).repeat_interleave(nrow)
-        return Grid(model.draw_noise(len(y), generator), y, None, nrow)
+        return Grid(model.draw_noise(len(y), rng), y, None, nrow)
     direction = directions(model, direction)[0]
     y, source = conditions(model, n, datamodule, label=label, direction=direction)
-    return Grid(model.draw_noise(n, generator), y, source, nrow, direction)
+    return Grid(model.draw_noise(n, rng), y, source, nrow, direction)
 
 
 def real_batch(datamodule, n: int, device, split: str = "test") -> tuple[torch.Tensor, ...]:
@@ -140,7 +140,7 @@ def real_batch(datamodule, n: int, device, split: str = "test") -> tuple[torch.T
 
 
 @torch.no_grad()
-def draw_samples(model, n: int, generator: torch.Generator | None = None, y: torch.Tensor | None = None,
+def draw_samples(model, n: int, rng: torch.Generator | None = None, y: torch.Tensor | None = None,
                  source: torch.Tensor | None = None, chunk: int = 500, ema: bool = True,
                  direction: str | None = None) -> torch.Tensor:
     """``n`` samples in chunks of at most ``chunk``, gathered on the CPU as float. ``y``/``source``:
@@ -150,7 +150,7 @@ def draw_samples(model, n: int, generator: torch.Generator | None = None, y: tor
     for i in range(0, n, chunk):
         j = min(n, i + chunk)
         out.append(model.sample(j - i, y=None if y is None else y[i:j], source=None if source is None else source[i:j],
-                                generator=generator, ema=ema, direction=direction).float().cpu())
+                                rng=rng, ema=ema, direction=direction).float().cpu())
     return torch.cat(out) if out else torch.empty(0, *model.data_shape)
 
 
@@ -187,7 +187,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
 
 
-def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int, mode: str = "slerp") -> torch.Tensor:
+def interpolate_latents(a: torch.Tensor, b: torch.Tensor, steps: int, mode: str = "slerp") -> torch.Tensor:
     """(pairs, D) x 2 -> (pairs * steps, D): row i walks from a[i] to b[i] in ``steps`` steps."""
     pairs = a.shape[0]
     a, b = a.flatten(1).unsqueeze(1), b.flatten(1).unsqueeze(1)
@@ -202,16 +202,16 @@ def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int, mode: str = "slerp
 
 
 def interpolation_noise(model, pairs: int, steps: int, mode: str = "slerp",
-                        generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+                        rng: torch.Generator | None = None) -> dict[str, torch.Tensor]:
     """Noise for ``pairs`` rows of ``steps`` samples: the latent (``model.latent_key``) walks between
     two draws, every other input stays at the row's first draw. Families without a latent have no
     interpolation (ConfigError)."""
     key = model.latent_key
     if key is None:
         raise ConfigError(f"model={model.name} has no latent to interpolate.")
-    a, b = model.draw_noise(pairs, generator), model.draw_noise(pairs, generator)
+    a, b = model.draw_noise(pairs, rng), model.draw_noise(pairs, rng)
     noise = {k: v.repeat_interleave(steps, 0) for k, v in a.items()}
-    noise[key] = interpolate(a[key], b[key], steps, mode).view(pairs * steps, *a[key].shape[1:])
+    noise[key] = interpolate_latents(a[key], b[key], steps, mode).view(pairs * steps, *a[key].shape[1:])
     return noise
 
 

@@ -17,9 +17,9 @@ from genzoo.nets import MLPGenerator
 DIRECTIONS = ("forward", "reverse")
 
 
-def gaussian_density(generator: MLPGenerator) -> torch.distributions.MultivariateNormal:
+def gaussian_density(rng: MLPGenerator) -> torch.distributions.MultivariateNormal:
     """The exact density of x = A z + b, z ~ N(0, I): N(b, A A^T) (plus 1e-6 I for a full-rank A A^T)."""
-    (linear,) = [m for m in generator.net if isinstance(m, torch.nn.Linear)]
+    (linear,) = [m for m in rng.net if isinstance(m, torch.nn.Linear)]
     a, b = linear.weight, linear.bias
     cov = a @ a.T + 1e-6 * torch.eye(len(b), dtype=a.dtype)
     return torch.distributions.MultivariateNormal(b, covariance_matrix=cov)
@@ -34,7 +34,7 @@ def fit_gaussian_kl(distribution, direction: str, steps: int = 2000, lr: float =
         raise ConfigError(f"Unknown KL direction {direction!r}; choose forward or reverse.")
     torch.manual_seed(seed)
     gen = MLPGenerator(shape=(2,), z_dim=2, depth=0)
-    data, _ = distribution.sample(num_data, generator=torch.Generator().manual_seed(seed))
+    data, _ = distribution.sample(num_data, rng=torch.Generator().manual_seed(seed))
     opt = torch.optim.Adam(gen.parameters(), lr=lr)
     for _ in range(steps):
         q = gaussian_density(gen)

@@ -47,13 +47,13 @@ class Toy2DDistribution:
     def _curve(t: torch.Tensor) -> torch.Tensor:
         return torch.stack([t * t.cos(), t * t.sin()], -1) / 5.0
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        noise = torch.randn(n, 2, generator=generator) * self.std
+    def sample(self, n: int, rng: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        noise = torch.randn(n, 2, generator=rng) * self.std
         if self.centers is not None:
-            k = torch.randint(len(self.centers), (n,), generator=generator)
+            k = torch.randint(len(self.centers), (n,), generator=rng)
             return self.centers[k] + noise, k
         lo, hi = _SWISS_T
-        t = lo + (hi - lo) * torch.rand(n, generator=generator)
+        t = lo + (hi - lo) * torch.rand(n, generator=rng)
         return self._curve(t) + noise, None
 
     def log_prob(self, x: torch.Tensor, quadrature: int = 4000) -> torch.Tensor:
@@ -100,5 +100,5 @@ class Toy2D(GenDataModule):
     def build_dataset(self, split: str) -> TensorImages:
         # the held-out split is a fresh draw from the exact distribution (another seed)
         g = torch.Generator().manual_seed(self.seed if split == "train" else self.seed + HELD_OUT_SEED)
-        x, y = self.distribution.sample(self.num_samples, generator=g)
+        x, y = self.distribution.sample(self.num_samples, rng=g)
         return TensorImages(x, y)

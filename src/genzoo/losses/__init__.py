@@ -7,13 +7,13 @@ from genzoo.losses.wasserstein import (
     Wasserstein,
     critic_input_gradient_norm,
     gradient_penalty,
-    interpolate,
+    penalty_points,
 )
 
 __all__ = [
     "DIVERGENCES", "FDivergence", "PENALTIES", "AdversarialLoss", "LSGAN", "lambert_w", "Minimax", "NonSaturating", "Wasserstein",
     "critic_input_gradient_norm",
-    "gan_value", "gradient_penalty", "interpolate",
+    "gan_value", "gradient_penalty", "penalty_points",
 ]
 
 

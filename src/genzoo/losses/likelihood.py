@@ -64,7 +64,7 @@ def gaussian_log_prob(mean: torch.Tensor, log_std: torch.Tensor, x: torch.Tensor
     return _sum_per_example(-0.5 * LOG_2PI - log_std - 0.5 * ((x - mean) / log_std.exp()).pow(2))
 
 
-def quantize(x: torch.Tensor, bins: int = 256) -> torch.Tensor:
+def quantise(x: torch.Tensor, bins: int = 256) -> torch.Tensor:
     """[-1, 1] -> the centre of the nearest of ``bins`` levels (k / (bins - 1) * 2 - 1)."""
     half = (bins - 1) / 2
     return torch.round((x.clamp(-1, 1) + 1) * half) / half - 1
@@ -77,7 +77,7 @@ def logistic_log_prob(mean: torch.Tensor, log_scale: torch.Tensor, x: torch.Tens
     The middle levels use the exact identity F(b) - F(a) = sigmoid(b) sigmoid(-a) (1 - exp(a - b)) in log
     space, stable however sharp the scale (PixelCNN++'s density fallback underestimates improbable
     levels by up to nats); the end levels take the tails: log F(upper edge), log(1 - F(lower edge))."""
-    x = quantize(x, bins)
+    x = quantise(x, bins)
     log_scale = log_scale.clamp(min=-7.0)
     half_bin = 1.0 / (bins - 1)
     inv_s = torch.exp(-log_scale)

@@ -33,7 +33,7 @@ def _per_sample(eps: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return eps.view(-1, *([1] * (like.ndim - 1)))
 
 
-def interpolate(real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+def penalty_points(real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     """x_hat = eps x_real + (1 - eps) x_fake, one eps per sample."""
     e = _per_sample(eps, real).to(real.dtype)
     return e * real + (1 - e) * fake
@@ -60,28 +60,28 @@ def critic_input_gradient_norm(critic: Callable[[torch.Tensor], torch.Tensor], x
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
                      kind: str = "two_sided", eps: torch.Tensor | None = None,
                      eps2: torch.Tensor | None = None, scaler=None,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+                     rng: torch.Generator | None = None) -> torch.Tensor:
     """Mean penalty over the batch on points x_hat between real and fake samples (seed C13, C14).
 
     - ``two_sided`` (WGAN-GP's choice): (||grad D(x_hat)|| - 1)^2
     - ``one_sided``: max(0, ||grad D(x_hat)|| - 1)^2
     - ``finite_difference`` (no second derivatives): two points x1, x2 on the same real-fake line,
       (|D(x1) - D(x2)| / ||x1 - x2|| - 1)^2
-    ``eps``/``eps2`` ~ U[0, 1] per sample are drawn when not given (from ``generator``, else the global RNG).
+    ``eps``/``eps2`` ~ U[0, 1] per sample are drawn when not given (from ``rng``, else the global RNG).
     """
     if kind not in PENALTIES:
         raise ConfigError(f"Unknown gradient penalty {kind!r}; choose model.penalty from {', '.join(PENALTIES)}.")
     n = real.shape[0]
     if eps is None:
-        eps = torch.rand(n, device=real.device, generator=generator)
+        eps = torch.rand(n, device=real.device, generator=rng)
     real, fake = real.detach(), fake.detach()
     if kind == "finite_difference":
         if eps2 is None:
-            eps2 = torch.rand(n, device=real.device, generator=generator)
-        x1, x2 = interpolate(real, fake, eps), interpolate(real, fake, eps2)
+            eps2 = torch.rand(n, device=real.device, generator=rng)
+        x1, x2 = penalty_points(real, fake, eps), penalty_points(real, fake, eps2)
         slope = (critic(x1) - critic(x2)).float().abs() / (x1 - x2).float().flatten(1).norm(2, dim=1).clamp_min(1e-12)
         return (slope - 1).pow(2).mean()
-    norm = critic_input_gradient_norm(critic, interpolate(real, fake, eps), scaler)
+    norm = critic_input_gradient_norm(critic, penalty_points(real, fake, eps), scaler)
     if kind == "one_sided":
         return torch.relu(norm - 1).pow(2).mean()
     return (norm - 1).pow(2).mean()

@@ -48,13 +48,13 @@ class GenerativeModule(GuardedSteps, ExactResume, SpeedOptions, pl.LightningModu
 
     and implements:
 
-    - ``draw_noise(n, generator)``: the random inputs of ``n`` samples, drawn only from
-      ``generator`` (a private ``torch.Generator``: the same seed gives the same grid);
+    - ``draw_noise(n, rng)``: the random inputs of ``n`` samples, drawn only from
+      ``rng`` (a private ``torch.Generator``: the same seed gives the same grid);
     - ``sample_given(noise, y, source, ema)``: samples from those inputs (with the averaged weights
       where the family keeps them and ``ema`` is true); an image-conditional family's takes
       ``direction`` too;
     - optionally ``held_out_metrics(batch)`` (per-example values, averaged by the spine over the
-      held-out split) and ``pictures(batch, generator)`` (reconstructions, completions, ...; their
+      held-out split) and ``pictures(batch, rng)`` (reconstructions, completions, ...; their
       names in ``picture_names``);
     - optionally ``weight_average()``: its weight average (an ``EMA``), which sampling uses by default.
 
@@ -184,12 +184,12 @@ class GenerativeModule(GuardedSteps, ExactResume, SpeedOptions, pl.LightningModu
         return max(0, model_steps - counted_steps(counters))
 
     # --- sampling ---------------------------------------------------------------------------------
-    def draw_noise(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def draw_noise(self, n: int, rng: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """By default a standard Gaussian latent of ``z_dim`` dimensions under ``latent_key`` (GAN, VAE)."""
         if self.latent_key is None:
             raise NotImplementedError(f"{type(self).__name__} has no Gaussian latent: it implements draw_noise")
-        dev = generator.device if generator is not None else self.device
-        return {self.latent_key: torch.randn(n, self.z_dim, generator=generator, device=dev)}
+        dev = rng.device if rng is not None else self.device
+        return {self.latent_key: torch.randn(n, self.z_dim, generator=rng, device=dev)}
 
     def sample_given(self, noise: dict[str, torch.Tensor], y: torch.Tensor | None = None,
                      source: torch.Tensor | None = None, ema: bool = True) -> torch.Tensor:
@@ -198,13 +198,13 @@ class GenerativeModule(GuardedSteps, ExactResume, SpeedOptions, pl.LightningModu
     @torch.no_grad()
     def sample(self, n: int | None = None, *, noise: dict[str, torch.Tensor] | None = None,
                y: torch.Tensor | None = None, source: torch.Tensor | None = None,
-               generator: torch.Generator | None = None, ema: bool = True,
+               rng: torch.Generator | None = None, ema: bool = True,
                direction: str | None = None) -> torch.Tensor:
         """``n`` samples (or one per given label, source image or noise row).
 
         Label-conditional families draw uniform classes when ``y`` is None; image-conditional ones
         need ``source`` (translated in ``direction``, one of ``directions``; the first by default).
-        Random inputs come from ``noise`` if given, else from ``generator`` (the global RNG when None).
+        Random inputs come from ``noise`` if given, else from ``rng`` (the global RNG when None).
         """
         if y is not None and self.condition != "label":
             raise ConfigError(f"model={self.name} is not class-conditional and cannot generate a chosen class; "
@@ -219,11 +219,11 @@ class GenerativeModule(GuardedSteps, ExactResume, SpeedOptions, pl.LightningModu
                 raise ValueError("sample() needs n, or labels, source images or noise to count from")
             n = given
         if noise is None:
-            noise = self.draw_noise(n, generator)
+            noise = self.draw_noise(n, rng)
         dev = self.device
         noise = {k: v.to(dev) for k, v in noise.items()}
         if self.condition == "label":
-            y = (torch.randint(self.num_classes, (n,), generator=generator, device=generator.device if generator
+            y = (torch.randint(self.num_classes, (n,), generator=rng, device=rng.device if rng
                                is not None else dev) if y is None else torch.as_tensor(y))
             y = y.to(dev)
         if source is not None:
@@ -240,7 +240,7 @@ class GenerativeModule(GuardedSteps, ExactResume, SpeedOptions, pl.LightningModu
         that applies to some examples only returns values for those (shape (k,), k <= B)."""
         return {}
 
-    def pictures(self, batch: tuple[torch.Tensor, ...], generator: torch.Generator) -> dict[str, tuple[torch.Tensor, int]]:
+    def pictures(self, batch: tuple[torch.Tensor, ...], rng: torch.Generator) -> dict[str, tuple[torch.Tensor, int]]:
         """Pictures beyond samples, made from a fixed held-out batch: name -> (images in [-1, 1], images
         per row). Saved and logged with the sample grids (none for GANs)."""
         return {}

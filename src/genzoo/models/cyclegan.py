@@ -132,7 +132,7 @@ class CycleGAN(GenerativeModule):
         key = "g_ab" if direction == "AtoB" else "g_ba"
         return self.ema[key] if ema and self.ema is not None else getattr(self, key)
 
-    def draw_noise(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def draw_noise(self, n: int, rng: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         return {}  # a translation is a function of its source image
 
     def sample_given(self, noise: dict[str, torch.Tensor], y: torch.Tensor | None = None,
@@ -154,7 +154,7 @@ class CycleGAN(GenerativeModule):
         return out
 
     @torch.no_grad()
-    def pictures(self, batch: tuple[torch.Tensor, ...], generator: torch.Generator,
+    def pictures(self, batch: tuple[torch.Tensor, ...], rng: torch.Generator,
                  ema: bool = True) -> dict[str, tuple[torch.Tensor, int]]:
         """Per direction, three rows of held-out images: sources, their translations, and the
         translations translated back (the cycle), up to 8 per row (``ema=False``: by the trained weights)."""

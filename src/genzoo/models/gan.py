@@ -138,7 +138,7 @@ class GAN(GenerativeModule):
         return torch.randint(self.num_classes, (n,), device=self.device)
 
     # --- sampling (the family contract) -----------------------------------------------------------
-    def noise(self, n: int) -> torch.Tensor:
+    def latents(self, n: int) -> torch.Tensor:
         """z for ``n`` samples from the global generator (training's draws)."""
         return self.draw_noise(n)["z"]
 
@@ -186,7 +186,7 @@ class GAN(GenerativeModule):
 
     def generator_loss(self, n: int, y_real: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         y = self.labels(n, like=y_real)
-        return {"loss/g": self.loss.g_loss(self.critic(self.generate(self.noise(n), y), y))}
+        return {"loss/g": self.loss.g_loss(self.critic(self.generate(self.latents(n), y), y))}
 
     def training_step(self, batch, batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
@@ -212,7 +212,7 @@ class GAN(GenerativeModule):
     @torch.no_grad()
     def fakes(self, n: int, y: torch.Tensor | None = None) -> torch.Tensor:
         """``n`` generated samples (of classes ``y``) for a critic step: no gradients flow to G."""
-        return self.generate(self.noise(n), y)
+        return self.generate(self.latents(n), y)
 
     def critic_net(self) -> nn.Module:
         return self.discriminator

@@ -186,11 +186,11 @@ class PixelCNN(SingleOptimizerModule):
         return {"nll": nll, "bpd": nll / (math.prod(self.data_shape) * math.log(2))}
 
     # --- sampling (the contract) ---------------------------------------------------------------------
-    def draw_noise(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def draw_noise(self, n: int, rng: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """One uniform per value: the value is the level where the CDF first exceeds it (inverse CDF;
         for the gaussian output, the mean plus sigma times the normal quantile of it)."""
-        dev = generator.device if generator is not None else self.device
-        return {"u": torch.rand(n, *self.data_shape, generator=generator, device=dev)}
+        dev = rng.device if rng is not None else self.device
+        return {"u": torch.rand(n, *self.data_shape, generator=rng, device=dev)}
 
     def sample_given(self, noise: dict[str, torch.Tensor], y: torch.Tensor | None = None,
                      source: torch.Tensor | None = None, ema: bool = True) -> torch.Tensor:
@@ -242,7 +242,7 @@ class PixelCNN(SingleOptimizerModule):
         return torch.searchsorted(cdf, u.double().unsqueeze(1)).squeeze(1).clamp(max=self.levels - 1)
 
     @torch.no_grad()
-    def pictures(self, batch: tuple[torch.Tensor, ...], generator: torch.Generator) -> dict[str, tuple[torch.Tensor, int]]:
+    def pictures(self, batch: tuple[torch.Tensor, ...], rng: torch.Generator) -> dict[str, tuple[torch.Tensor, int]]:
         """C22: for each hidden share f, rows of [the input with its lower f hidden (grey), completions,
         the original] for up to 8 held-out images."""
         x = batch[0][:8]
@@ -252,7 +252,7 @@ class PixelCNN(SingleOptimizerModule):
             start = self.data_shape[1] - max(1, round(f * self.data_shape[1]))
             shown = x.clone()
             shown[:, :, start:] = 0.0
-            u = torch.rand(n * k, *self.data_shape, generator=generator).to(x.device)
+            u = torch.rand(n * k, *self.data_shape, generator=rng).to(x.device)
             filled = self.complete(x.repeat_interleave(k, 0), u, start).view(n, k, *self.data_shape)
             out[name] = (torch.cat([shown.unsqueeze(1), filled, x.unsqueeze(1)], 1).flatten(0, 1), k + 2)
         return out

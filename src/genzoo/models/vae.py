@@ -187,14 +187,14 @@ class VAE(VAEPictures, SingleOptimizerModule):
         return out.clamp(-1, 1)
 
     def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor, k: int,
-                       generator: torch.Generator | list[torch.Generator] | None = None) -> torch.Tensor:
-        """k codes per example, z = exp(logvar / 2) * e + mu: (k, B, Z). ``generator``: one for the batch,
+                       rng: torch.Generator | list[torch.Generator] | None = None) -> torch.Tensor:
+        """k codes per example, z = exp(logvar / 2) * e + mu: (k, B, Z). ``rng``: one for the batch,
         or one per example (its draws then do not depend on the batch it is in)."""
-        if isinstance(generator, (list, tuple)):
+        if isinstance(rng, (list, tuple)):
             eps = torch.stack([torch.randn((k, mu.shape[1]), generator=g, device=mu.device, dtype=mu.dtype)
-                               for g in generator], 1)
+                               for g in rng], 1)
         else:
-            eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+            eps = torch.randn((k, *mu.shape), generator=rng, device=mu.device, dtype=mu.dtype)
         return mu + (0.5 * logvar).exp() * eps
 
     def _decode_samples(self, z: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
@@ -225,7 +225,7 @@ class VAE(VAEPictures, SingleOptimizerModule):
 
     @torch.no_grad()
     def bounds(self, x: torch.Tensor, y: torch.Tensor | None = None, k: int | None = None,
-               generator: torch.Generator | list[torch.Generator] | None = None) -> dict[str, torch.Tensor]:
+               rng: torch.Generator | list[torch.Generator] | None = None) -> dict[str, torch.Tensor]:
         """Per-example ``elbo``, ``recon``, ``kl``, ``nll`` (= -L_k) with k importance samples and ``ess``, the
         effective sample size of their weights, (sum w)^2 / sum w^2 (k for equal weights, 1 when one dominates).
 
@@ -240,7 +240,7 @@ class VAE(VAEPictures, SingleOptimizerModule):
         acc, acc_sq, recon_sum = RunningLogMeanExp(), RunningLogMeanExp(), torch.zeros_like(kl)
         rows = max(1, IW_ROWS // len(x))
         for start in range(0, k, IW_NOISE_BLOCK):
-            z = self.reparameterize(mu, logvar, min(IW_NOISE_BLOCK, k - start), generator)
+            z = self.reparameterize(mu, logvar, min(IW_NOISE_BLOCK, k - start), rng)
             log_px = torch.cat([self._decode_samples(z[i:i + rows], x, y) for i in range(0, len(z), rows)])
             log_w = log_weights(log_px, z, mu, logvar)
             acc.add(log_w)

@@ -25,7 +25,7 @@ import torch.nn as nn
 from genzoo.errors import ConfigError
 from genzoo.losses.likelihood import gaussian_kl
 from genzoo.models.base import at_least_float32
-from genzoo.sampling import interpolate
+from genzoo.sampling import interpolate_latents
 
 #: seed of the codes drawn for held-out estimates, mixed with each example's content (the same draws every
 #: time: curves compare like with like, and evaluation never touches the training RNG)
@@ -67,7 +67,7 @@ class VAEPictures:
     """Mixed into ``VAE``: its pictures (``picture_names``), from the encoder's means of a held-out batch."""
 
     @torch.no_grad()
-    def pictures(self, batch: tuple[torch.Tensor, ...], generator: torch.Generator) -> dict[str, tuple[torch.Tensor, int]]:
+    def pictures(self, batch: tuple[torch.Tensor, ...], rng: torch.Generator) -> dict[str, tuple[torch.Tensor, int]]:
         x = batch[0]
         y = batch[1] if self.conditional else None
         mu, logvar = self.encode(x, y)
@@ -77,7 +77,7 @@ class VAEPictures:
         out["reconstructions"] = (torch.cat([x[:n], recon]), min(8, n))  # inputs above, reconstructions below
         out["traversal"] = (self.traversal(mu, logvar, None if y is None else y[:1]), 8)
         pairs, steps = max(1, min(8, len(x) // 2)), 10
-        codes = interpolate(mu[:pairs].cpu(), mu[pairs:2 * pairs].cpu(), steps, mode="linear").to(mu.device)
+        codes = interpolate_latents(mu[:pairs].cpu(), mu[pairs:2 * pairs].cpu(), steps, mode="linear").to(mu.device)
         yi = None if y is None else y[:pairs].repeat_interleave(steps)  # CVAE: the first image's class, style moves
         out["interpolations"] = (self.mean_image(self.decode(codes, yi)), steps)
         if self.conditional:

@@ -48,11 +48,11 @@ def main(argv: list[str] | None = None) -> None:
         rows = {
             "held-out images": rdm.sample_real(args.n, split="test"),
             f"held-out images, quantised to the {palette_model.levels}-colour palette": pdm.sample_real(args.n, split="test"),
-            f"palette model samples (step {palette_model.model_step})": palette_model.sample(args.n, generator=gen()),
-            f"RGB regression samples (step {regression.model_step})": regression.sample(args.n, generator=gen()),
+            f"palette model samples (step {palette_model.model_step})": palette_model.sample(args.n, rng=gen()),
+            f"RGB regression samples (step {regression.model_step})": regression.sample(args.n, rng=gen()),
         }
         regression.sample_mode = "argmax"
-        rows["RGB regression means (the regressed colours)"] = regression.sample(args.n, generator=gen())
+        rows["RGB regression means (the regressed colours)"] = regression.sample(args.n, rng=gen())
     sat = {k: saturation(v) for k, v in rows.items()}
     table = ["| images | mean saturation | std over images |", "|---|---|---|"]
     table += [f"| {k} | {float(s.mean()):.3f} | {float(s.std()):.3f} |" for k, s in sat.items()]
