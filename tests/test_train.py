@@ -118,6 +118,24 @@ def test_resume_matches_uninterrupted_run(compose_cfg, model, n_critic, half):
     assert not torch.equal(final_weights(other)[0][first], w_full[first])
 
 
+def test_a_finished_run_extended_matches_the_longer_run(compose_cfg):
+    """A run that ended at step 3, resumed with trainer.max_steps=28, == 28 steps uninterrupted, past the epoch end
+    (digits: 25 batches per epoch). Lightning counts the epoch of a finished run as ended (its checkpoint says
+    epoch 1); the sampler keeps its own epoch and position, and later epochs follow on from it."""
+    common = fast("model=gan")
+    full = compose_cfg(*common, "trainer.max_steps=28", name="full")
+    train(full)
+    short = compose_cfg(*common, "trainer.max_steps=3", name="short")
+    train(short)
+    assert final_weights(short)[1]["epoch"] == 1  # what made the resumed run draw another epoch's batches
+    extended = compose_cfg(*common, "trainer.max_steps=28",
+                           f"ckpt_path={Path(short.paths.output_dir) / 'checkpoints' / 'last.ckpt'}", name="extended")
+    train(extended)
+    w_full, w_ext = final_weights(full)[0], final_weights(extended)[0]
+    for name, t in w_full.items():
+        assert torch.equal(t, w_ext[name]) if torch.is_tensor(t) else t == w_ext[name], name
+
+
 def test_bf16_mixed_precision_trains(compose_cfg):
     """bf16 autocast is really on (the first step's losses differ from fp32's, by bf16 rounding only),
     and every logged number and weight stays finite."""

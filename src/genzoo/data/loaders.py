@@ -37,6 +37,18 @@ class ResumableSampler(DistributedSampler):
         self.batch_size = batch_size
         self.consumed = 0  # batches of the current epoch the training loop has taken
         self._skip = 0
+        #: this sampler's epoch minus Lightning's: 0, unless the run resumed from a checkpoint written at the
+        #: end of a run (Lightning counts that epoch as ended, the sampler had not finished it)
+        self._epoch_offset = 0
+        self._restored = False
+
+    def set_epoch(self, epoch: int) -> None:
+        """Lightning's epoch, at the start of each: the first call after a restore keeps the restored epoch
+        and notes how far Lightning's count is ahead, so later epochs follow on as in an uninterrupted run."""
+        if self._restored:
+            self._restored = False
+            self._epoch_offset = self.epoch - epoch
+        super().set_epoch(epoch + self._epoch_offset)
 
     def epoch_order(self) -> torch.Tensor:
         """Every item of this epoch in order (all ranks): a function of (seed, epoch) only."""
@@ -62,6 +74,7 @@ class ResumableSampler(DistributedSampler):
         self.epoch, self._skip = state["epoch"], state["consumed"]
         if self._skip * self.batch_size >= self.num_samples - self.batch_size + 1:  # epoch was finished
             self.epoch, self._skip = self.epoch + 1, 0
+        self._restored = True
 
 
 class ResumableLoader(DataLoader):
