@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import pytorch_lightning as pl
 import torch
 
 from genzoo.callbacks.images import EveryModelSteps
-from genzoo.callbacks.metrics import log_metrics_now, write_metric_curves
+from genzoo.callbacks.metrics import MetricHistory
 from genzoo.metrics.held_out import held_out_average
 
 
-class HeldOutMetrics(EveryModelSteps, pl.Callback):
+class HeldOutMetrics(MetricHistory, EveryModelSteps, pl.Callback):
     """Every ``every_n_steps`` model steps and at the end of training, average the family's
     held-out metrics (``GenerativeModule.held_out_metric_names``: none for GANs, ELBO and
     importance-weighted NLL for a VAE, NLL and bits/dim for PixelRNN) over the held-out split (or
@@ -39,20 +38,4 @@ class HeldOutMetrics(EveryModelSteps, pl.Callback):
         out = held_out_average(pl_module, trainer.datamodule, self.batch_size, self.max_examples,
                                trainer.world_size, trainer.global_rank, all_reduce)
         self.seconds += time.perf_counter() - start
-        self.history.append((pl_module.model_step, out))
-        if trainer.is_global_zero and out:
-            log_metrics_now(trainer, out, pl_module.model_step)
-
-    def curve_history(self) -> list[tuple[int, dict[str, float]]]:
-        """(model step, the held-out metrics then) of this run, for ``plots/metrics.png``."""
-        return self.history
-
-    def finish(self, trainer, pl_module) -> None:
-        write_metric_curves(self, trainer, pl_module)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"history": self.history, **super().state_dict()}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.history = state_dict["history"]
-        super().load_state_dict(state_dict)
+        self.record(trainer, pl_module, out)

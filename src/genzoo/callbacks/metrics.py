@@ -27,7 +27,7 @@ def write_metric_curves(callback, trainer: pl.Trainer, pl_module) -> Path | None
     first ``dirpath`` any of them has."""
     from genzoo.plotting import metric_panels, save_curves
 
-    sources = [cb for cb in trainer.callbacks if hasattr(cb, "curve_history")]
+    sources = [cb for cb in trainer.callbacks if isinstance(cb, MetricHistory)]
     dirs = [cb.dirpath for cb in sources if getattr(cb, "dirpath", None) is not None]
     if not trainer.is_global_zero or not sources or callback is not sources[-1] or not dirs:
         return None
@@ -52,7 +52,33 @@ def log_metrics_now(trainer: pl.Trainer, metrics: dict[str, float], model_step: 
     trainer.callback_metrics.update({k: torch.tensor(v) for k, v in row.items()})
 
 
-class SampleQuality(EveryModelSteps, pl.Callback):
+class MetricHistory:
+    """What a callback that evaluates metrics at model steps shares: it logs them at once, keeps them (in the
+    checkpoint, so a resumed run's curves go on) and draws them into ``plots/metrics.png`` at the end."""
+
+    history: list[tuple[int, dict[str, float]]]
+
+    def record(self, trainer: pl.Trainer, pl_module, out: dict[str, float]) -> None:
+        self.history.append((pl_module.model_step, out))
+        if trainer.is_global_zero and out:
+            log_metrics_now(trainer, out, pl_module.model_step)
+
+    def curve_history(self) -> list[tuple[int, dict[str, float]]]:
+        """(model step, the metrics evaluated then) of this run, for ``plots/metrics.png``."""
+        return self.history
+
+    def finish(self, trainer, pl_module) -> None:
+        write_metric_curves(self, trainer, pl_module)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": self.history, **super().state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = state_dict["history"]
+        super().load_state_dict(state_dict)
+
+
+class SampleQuality(MetricHistory, EveryModelSteps, pl.Callback):
     """Every ``every_n_steps`` model steps and at the end of training, draw ``num_samples``
     samples (from the EMA generator where there is one, with a fixed seed so that successive
     evaluations compare like with like) and log sample metrics whose names state the protocol.
@@ -143,21 +169,4 @@ class SampleQuality(EveryModelSteps, pl.Callback):
     def fire(self, trainer, pl_module, batch=None) -> None:
         if self.disabled:
             return
-        out = self.evaluate(trainer, pl_module)
-        self.history.append((pl_module.model_step, out))
-        if trainer.is_global_zero:
-            log_metrics_now(trainer, out, pl_module.model_step)
-
-    def curve_history(self) -> list[tuple[int, dict[str, float]]]:
-        """(model step, the metrics evaluated then) of this run, for ``plots/metrics.png``."""
-        return self.history
-
-    def finish(self, trainer, pl_module) -> None:
-        write_metric_curves(self, trainer, pl_module)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"history": self.history, **super().state_dict()}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.history = state_dict["history"]
-        super().load_state_dict(state_dict)
+        self.record(trainer, pl_module, self.evaluate(trainer, pl_module))

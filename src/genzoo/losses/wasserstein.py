@@ -114,8 +114,8 @@ class PenaltyPath:
         self.reason = ""
 
     def __call__(self, module: torch.nn.Module, penalty: Callable[..., torch.Tensor]) -> torch.Tensor:
-        """``penalty(generator=None)``: the penalty through the critic ``module`` (``gradient_penalty`` with
-        its batch bound; the check passes a private ``generator`` for the interpolation points)."""
+        """``penalty(rng=None)``: the penalty through the critic ``module`` (``gradient_penalty`` with
+        its batch bound; the check passes a private ``rng`` for the interpolation points)."""
         if not is_compiled(module):
             return penalty()
         if self.eager is None:
@@ -139,7 +139,7 @@ class PenaltyPath:
 
         def grads() -> list[torch.Tensor]:
             with torch.autocast(device.type, enabled=False):
-                gp = penalty(generator=torch.Generator(device=device).manual_seed(0))  # the same points both times
+                gp = penalty(rng=torch.Generator(device=device).manual_seed(0))  # the same points both times
                 out = torch.autograd.grad(gp, params, allow_unused=True)
             for b, saved in buffers:
                 b.copy_(saved)
