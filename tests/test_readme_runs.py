@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, run_in_process
+from conftest import ROOT, run_cli, run_in_process
 from datasets_on_disk import write_dataset
 from test_docs import README, bash_lines
 
@@ -43,15 +43,28 @@ def newest(pattern: str, cwd: Path) -> str:
     return str(found[-1].relative_to(cwd))
 
 
+def default_run(cwd: Path) -> str:
+    """The newest run of the default config (only this test's shortening overrides on its command line)."""
+    import yaml
+
+    short = {*SHORT, "metrics=none"}
+    found = [p for p in cwd.glob("outputs/train/runs/*/checkpoints/last.ckpt")
+             if set(yaml.safe_load((p.parents[1] / ".hydra" / "overrides.yaml").read_text()) or []) <= short]
+    assert found, "no run of the default config to resume"
+    return str(max(found, key=lambda p: p.stat().st_mtime).relative_to(cwd))
+
+
 def test_every_readme_command_runs_as_written_shortened(tmp_path):
+    (tmp_path / "sweeps").symlink_to(ROOT / "sweeps")  # the README's commands run from the repository's root
     lines = [line for line in bash_lines(README.read_text()) if line.startswith(("python src/", "make "))]
     ran = []
     for line in lines:
         if any(word in line for word in README_COMMANDS_SKIPPED):
             continue
-        if "<run>" in line:
-            line = line.replace("outputs/train/runs/<run>/checkpoints/last.ckpt",
-                                newest("outputs/train/runs/*/checkpoints/last.ckpt", tmp_path))
+        if "<run>" in line:  # a resume continues a run of the same config: the default one (make train's)
+            run = (default_run(tmp_path) if line.startswith("python src/train.py")
+                   else newest("outputs/train/runs/*/checkpoints/last.ckpt", tmp_path))
+            line = line.replace("outputs/train/runs/<run>/checkpoints/last.ckpt", run)
         if "<time>" in line:
             line = line.replace("outputs/train/multiruns/<time>", newest("outputs/train/multiruns/*", tmp_path))
         assert "<" not in line, f"a placeholder this test cannot fill: {line}"
