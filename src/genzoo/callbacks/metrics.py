@@ -22,7 +22,7 @@ from genzoo.sampling import draw_share
 
 def write_metric_curves(callback, trainer: pl.Trainer, pl_module) -> Path | None:
     """``plots/metrics.png``: the curves of every metric the run evaluated (the sample metrics and the
-    held-out metrics: every callback with a ``curve_history``), one panel each (``genzoo.plotting``). Each
+    held-out metrics: every ``MetricHistory`` callback), one panel each (``genzoo.plotting``). Each
     such callback calls this at the end; the last of them in the trainer's list draws the figure, in the
     first ``dirpath`` any of them has."""
     from genzoo.plotting import metric_panels, save_curves
