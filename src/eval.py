@@ -14,7 +14,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from genzoo.errors import exit_on_user_error
+from genzoo.errors import ConfigError, exit_on_user_error
 
 #: the held_out.* keys of eval.py itself; any other is an evaluation option of the family (``evaluation_keys``:
 #: a VAE's held_out.iw_samples), given with +held_out.<name>=... where conf/eval.yaml does not list it
@@ -32,7 +32,12 @@ def main(cfg: DictConfig) -> dict | None:
 def evaluate(cfg: DictConfig) -> dict:
     from genzoo.checkpoints import load_checkpoint
     from genzoo.evaluation import device_for
+    from genzoo.preflight import unused_keys
 
+    for name in unused_keys(cfg, "eval", ("held_out",)):  # held_out.<option>: the family's, checked below
+        raise ConfigError(f"{name}= is not an option of eval.py, so it would be ignored. Its options: ckpt_path, seed, "
+                          "device, metrics.<extractor|num_samples|split|num_real|inception_weights|cache_dir>, "
+                          "held_out.<batch_size|max_examples> and the family's own held_out.<option>, wandb_mode.")
     load_checkpoint(cfg.ckpt_path, mmap=True)  # a bad file fails here, in seconds, before Lightning is imported
     from genzoo.evaluation import load_run, merged_metrics_config, score, write_json
     from genzoo.logging_utils import resolve_wandb_mode

@@ -49,6 +49,9 @@ def test_option_composes_and_targets_import(compose_cfg, group, option):
             get_class(t)
         except Exception:
             get_method(t)
+    from genzoo.unknown_keys import check_known_keys
+
+    check_known_keys(cfg, added=[])  # every key the option sets is one its target takes
 
 
 def test_target_names_match_config_names():

@@ -480,6 +480,16 @@ def test_catalogue_of_bad_inputs_gives_one_clear_line_each(tmp_path, a_checkpoin
         (S, [f"ckpt_path={good}", "model.temperature=0.8"], "model=gan has no sampling option temperature"),
         (S, [f"ckpt_path={good}", "+temperature=0.8"], "temperature= is not an option of sample.py"),
         (S, [f"ckpt_path={good}", "ema=false"], "keeps no weight average"),
+        # a key the run would not take (a misspelt argument: refused before the run folder exists) or ignore
+        (T, ["+model.z_dm=4"], "Did you mean model.z_dim?"),
+        (T, ["+trainer.max_step=4"], "Did you mean trainer.max_steps"),
+        (T, ["+data.held_out_fractio=0.2"], "Did you mean data.held_out_fraction?"),
+        (T, ["+net.generator.widht=8"], "Did you mean net.generator.width?"),
+        (T, ["+loss.margin=1"], "genzoo.losses.NonSaturating takes no argument margin"),
+        (T, ["+lr=0.1"], "+lr= is a key nothing in this run reads"),
+        (T, ["metrics=none", "+metrics.num_samples=50"], "+metrics.num_samples= is a key nothing"),
+        (E, [f"ckpt_path={good}", "+metrics.num_sampels=50"], "metrics.num_sampels= is not an option of eval.py"),
+        (E, [f"ckpt_path={good}", "+iw_samples=50"], "iw_samples= is not an option of eval.py"),
     ]
     before = snapshot(tmp_path)
 

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig, open_dict
 
-from genzoo.errors import user_error
+from genzoo.errors import ConfigError, user_error
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -37,13 +38,20 @@ def compose_config(overrides: list[str] | tuple[str, ...], output_dir: str | Pat
 
 
 def instantiate(node: Any, **kwargs: Any) -> Any:
-    """``hydra.utils.instantiate``, raising the genzoo error (bad input) that Hydra wraps, unwrapped."""
+    """``hydra.utils.instantiate``, raising the genzoo error (bad input) that Hydra wraps, unwrapped; a
+    keyword the target does not take (which ``unknown_keys`` could not check beforehand: a factory's) is one."""
     try:
         return hydra.utils.instantiate(node, **kwargs)
     except Exception as e:
         err = user_error(e)
         if err is not None and err is not e:
             raise err from None
+        cause = e.__cause__
+        found = re.search(r"unexpected keyword argument '(\w+)'", str(cause)) if isinstance(cause, TypeError) else None
+        if found and hasattr(node, "get") and found.group(1) in node:  # a key of the config, not a bug inside
+            raise ConfigError(f"{node.get('_target_')} takes no argument {found.group(1)} ({cause}), so the run could "
+                              "not start with it. Check the key's name: `python src/train.py --cfg job` prints the "
+                              "composed config.") from None
         raise
 
 

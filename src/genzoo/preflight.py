@@ -22,7 +22,11 @@ def is_multirun() -> bool:
 
 
 def preflight(cfg: DictConfig) -> tuple[str | None, dict[str, Any] | None]:
-    """Validate ``cfg``; return the checkpoint to resume from and its genzoo state (or None, None)."""
+    """Validate ``cfg`` (every key one the run takes, every value in its range); return the checkpoint to resume
+    from and its genzoo state (or None, None)."""
+    from genzoo.unknown_keys import check_known_keys
+
+    check_known_keys(cfg)
     validate(cfg)
     return prepare_resume(cfg)
 

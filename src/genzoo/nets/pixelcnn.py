@@ -257,3 +257,6 @@ def pixel_net(shape: Sequence[int], levels: int, kind: str = "gated", **kwargs) 
         kwargs.pop("kernel", None)
         return MaskedPixelCNN(shape, levels, **kwargs)
     return GatedPixelCNN(shape, levels, **kwargs)
+
+
+pixel_net.forwards_to = (MaskedPixelCNN, GatedPixelCNN)  # its **kwargs: their arguments (genzoo.unknown_keys)

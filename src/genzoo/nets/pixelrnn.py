@@ -249,3 +249,6 @@ class CachedSampler:
 
 def pixel_rnn(shape: Sequence[int], levels: int, variant: str = "row_lstm", **kwargs) -> PixelRNN:
     return PixelRNN(shape, levels, variant=variant, **kwargs)
+
+
+pixel_rnn.forwards_to = (PixelRNN,)  # its **kwargs: PixelRNN's arguments (genzoo.unknown_keys)
