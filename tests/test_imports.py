@@ -30,7 +30,7 @@ LAYERS = [
     ("models", ["genzoo.models"]),
     ("watchers", ["genzoo.callbacks", "genzoo.loggers"]),
     ("spine", ["genzoo.composition", "genzoo.building", "genzoo.training", "genzoo.run_summary", "genzoo.evaluation",
-               "genzoo.preflight", "genzoo.validation", "genzoo.resume"]),
+               "genzoo.preflight", "genzoo.validation", "genzoo.unknown_keys", "genzoo.resume"]),
     ("reports", ["genzoo.reports"]),
 ]
 
