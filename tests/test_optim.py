@@ -45,3 +45,16 @@ def test_parameter_groups_and_double_precision_parameters_are_fused_too():
     assert build_optimizer(partial(torch.optim.Adam, lr=1e-2), groups).param_groups[1]["fused"] is True
     double = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
     assert build_optimizer(partial(torch.optim.SGD, lr=0.1), [double]).param_groups[0]["fused"] is True
+
+
+def test_the_fused_step_benchmark_times_both_paths(capsys, monkeypatch):
+    """benchmarks/bench_optim.py (the docs' fused-Adam figure) runs and reports a ratio of the two paths."""
+    import runpy
+    import sys
+
+    from conftest import ROOT
+
+    monkeypatch.setattr(sys, "argv", ["bench_optim.py", "--steps", "3", "--repeats", "1"])
+    runpy.run_path(str(ROOT / "benchmarks" / "bench_optim.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "repeat 0: foreach" in out and "median fused / foreach step time over 1 repeats" in out
