@@ -132,3 +132,17 @@ def test_every_sweep_objective_builds_its_model(compose_cfg, tmp_path, objective
     assert model.name == cfg.model.name
     if model.uses_loss:
         assert model.loss.name == (cfg.loss.get("divergence") or model.loss.name)
+
+
+def test_an_added_key_is_accepted_only_where_something_reads_it(compose_cfg):
+    """A ``+key`` outside a ``_target_`` node counts as read only when an interpolation names it whole (a key
+    that is a prefix of a read one, ``paths.output_di`` of ``${paths.output_dir}``, is not)."""
+    from genzoo.errors import ConfigError
+    from genzoo.unknown_keys import check_known_keys
+
+    cfg = compose_cfg("+steps_a=7", "trainer.max_steps=${steps_a}", "+paths.output_di=x")
+    check_known_keys(cfg, added=["steps_a"])  # read by trainer.max_steps
+    with pytest.raises(ConfigError, match=r"\+paths.output_di= is a key nothing in this run reads.*paths.output_dir"):
+        check_known_keys(cfg, added=["steps_a", "paths.output_di"])
+    with pytest.raises(ConfigError, match="model.z_dm: genzoo.models.GAN takes no argument z_dm.*model.z_dim"):
+        check_known_keys(compose_cfg("+model.z_dm=3"), added=[])

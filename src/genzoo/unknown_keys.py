@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import re
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -71,10 +72,9 @@ def _targets(node: Any, path: str) -> list[tuple[str, str]]:
     return out
 
 
-def _close(key: str, cfg_node: Any, takes: set[str] | None) -> str:
-    name = key.rsplit(".", 1)[-1]
-    known = sorted(takes if takes is not None else (cfg_node.keys() if isinstance(cfg_node, dict) else ()))
-    near = difflib.get_close_matches(name, [k for k in known if k not in HYDRA_KEYS], n=3)
+def _close(key: str, candidates: Any) -> str:
+    """" Did you mean ...?" with up to three of ``candidates`` (keys beside ``key``) close to its name."""
+    near = difflib.get_close_matches(key.rsplit(".", 1)[-1], sorted(k for k in candidates if k not in HYDRA_KEYS), n=3)
     parent = key.rsplit(".", 1)[0] + "." if "." in key else ""
     return f" Did you mean {' or '.join(parent + k for k in near)}?" if near else ""
 
@@ -97,10 +97,9 @@ def check_known_keys(cfg: DictConfig, added: list[str] | None = None) -> None:
     """Raise one ConfigError for the first key of ``cfg`` the command would not take or would ignore."""
     tree = OmegaConf.to_container(cfg, resolve=False)
     for key, target in _targets(tree, ""):
-        parent = OmegaConf.select(cfg, key.rsplit(".", 1)[0]) if "." in key else cfg
-        takes = arguments(target)
-        hint = _close(key, OmegaConf.to_container(parent), takes)
-        listed = sorted(takes or ())
+        takes = arguments(target) or set()
+        hint = _close(key, takes)
+        listed = sorted(takes)
         if not listed:
             hint += " It takes none."
         elif not hint:
@@ -109,12 +108,12 @@ def check_known_keys(cfg: DictConfig, added: list[str] | None = None) -> None:
                           f"with it.{hint}")
     text = OmegaConf.to_yaml(cfg)
     for key in added_keys() if added is None else added:
-        if "${" + key in text or _under_target(tree, key):
+        if re.search(r"\$\{\s*" + re.escape(key) + r"\s*[}.\[]", text) or _under_target(tree, key):  # read by ${key}
             continue
         parent = key.rsplit(".", 1)[0] if "." in key else ""
         node = OmegaConf.to_container(OmegaConf.select(cfg, parent)) if parent else tree
         raise ConfigError(f"+{key}= is a key nothing in this run reads, so it would be ignored."
-                          f"{_close(key, {k: v for k, v in node.items() if k != key.rsplit('.', 1)[-1]}, None)} "
+                          f"{_close(key, [k for k in node if k != key.rsplit('.', 1)[-1]])} "
                           "Check its name and place: `python src/train.py --cfg job` prints the composed config.")
 
 
@@ -127,4 +126,4 @@ def _under_target(tree: dict, key: str) -> bool:
         node = node[part]
         if isinstance(node, dict) and "_target_" in node:
             return True
-    return isinstance(node, dict) and "_target_" in node
+    return False
