@@ -32,12 +32,13 @@ def main(cfg: DictConfig) -> dict | None:
 def evaluate(cfg: DictConfig) -> dict:
     from genzoo.checkpoints import load_checkpoint
     from genzoo.evaluation import device_for
-    from genzoo.preflight import unused_keys
+    from genzoo.preflight import command_options, unused_keys
+    from genzoo.unknown_keys import did_you_mean
 
+    options = command_options("eval")
     for name in unused_keys(cfg, "eval", ("held_out",)):  # held_out.<option>: the family's, checked below
-        raise ConfigError(f"{name}= is not an option of eval.py, so it would be ignored. Its options: ckpt_path, seed, "
-                          "device, metrics.<extractor|num_samples|split|num_real|inception_weights|cache_dir>, "
-                          "held_out.<batch_size|max_examples> and the family's own held_out.<option>, wandb_mode.")
+        raise ConfigError(f"{name}= is not an option of eval.py, so it would be ignored.{did_you_mean(name, options)} "
+                          f"Its options: {', '.join(options)}, and the family's own held_out.<option>.")
     load_checkpoint(cfg.ckpt_path, mmap=True)  # a bad file fails here, in seconds, before Lightning is imported
     from genzoo.evaluation import load_run, merged_metrics_config, score, write_json
     from genzoo.logging_utils import resolve_wandb_mode

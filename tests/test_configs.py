@@ -146,3 +146,32 @@ def test_an_added_key_is_accepted_only_where_something_reads_it(compose_cfg):
         check_known_keys(cfg, added=["steps_a", "paths.output_di"])
     with pytest.raises(ConfigError, match="model.z_dm: genzoo.models.GAN takes no argument z_dm.*model.z_dim"):
         check_known_keys(compose_cfg("+model.z_dm=3"), added=[])
+
+
+def forwards_anything(**kwargs):
+    """A factory with ``**kwargs`` and no ``forwards_to``: what it takes is known only when it is called."""
+    return _takes_width(**kwargs)
+
+
+def _takes_width(width: int = 1) -> dict:
+    if width < 0:  # a bug inside the target: a keyword error that names no key of the config
+        return _takes_width(depth=width)
+    return {"width": width}
+
+
+def test_a_key_a_factory_refuses_when_called_is_one_clear_error_and_a_bug_inside_stays_a_bug():
+    """The second layer behind ``unknown_keys``: a keyword TypeError naming a key of the node becomes a
+    ConfigError naming the key; a TypeError from inside the target (a keyword that is not a config key) is
+    left as it is, with its traceback."""
+    from genzoo.composition import instantiate
+    from genzoo.errors import ConfigError
+    from genzoo.unknown_keys import arguments
+
+    node = {"_target_": "test_configs.forwards_anything", "widht": 3}
+    assert arguments(node["_target_"]) is None  # nothing to check beforehand
+    with pytest.raises(ConfigError, match="test_configs.forwards_anything takes no argument widht"):
+        instantiate(node)
+    assert instantiate({"_target_": "test_configs.forwards_anything", "width": 3}) == {"width": 3}
+    with pytest.raises(Exception) as bug:
+        instantiate({"_target_": "test_configs.forwards_anything", "width": -1})
+    assert not isinstance(bug.value, ConfigError) and "unexpected keyword argument 'depth'" in str(bug.value.__cause__)

@@ -31,16 +31,30 @@ def preflight(cfg: DictConfig) -> tuple[str | None, dict[str, Any] | None]:
     return prepare_resume(cfg)
 
 
-def unused_keys(cfg: DictConfig, config_name: str, open_nodes: tuple[str, ...] = ()) -> list[str]:
-    """The keys of ``cfg`` that ``conf/<config_name>.yaml`` (a command's config: sample, eval) does not have, so
-    the command would ignore them (Hydra adds any key given as ``+key=value``); its config groups (``paths``)
-    and ``open_nodes`` (checked by the command itself) are not searched."""
+def _command_schema(config_name: str) -> tuple[dict, set[str]]:
+    """``conf/<config_name>.yaml`` (a command's own config) less its defaults list, and its config groups."""
     import yaml
 
     from genzoo.composition import CONFIG_DIR
 
     schema = yaml.safe_load((CONFIG_DIR / f"{config_name}.yaml").read_text()) or {}
-    groups = {next(iter(d)) if isinstance(d, dict) else d for d in schema.pop("defaults", [])}
+    return schema, {next(iter(d)) if isinstance(d, dict) else d for d in schema.pop("defaults", [])}
+
+
+def command_options(config_name: str) -> list[str]:
+    """The dotted keys a command's config (``conf/<config_name>.yaml``) sets, its config groups left out."""
+    def leaves(node: dict, prefix: str) -> list[str]:
+        return [k for key, value in node.items() for k in
+                (leaves(value, f"{prefix}{key}.") if isinstance(value, dict) else [f"{prefix}{key}"])]
+
+    return leaves(_command_schema(config_name)[0], "")
+
+
+def unused_keys(cfg: DictConfig, config_name: str, open_nodes: tuple[str, ...] = ()) -> list[str]:
+    """The keys of ``cfg`` that ``conf/<config_name>.yaml`` (a command's config: sample, eval) does not have, so
+    the command would ignore them (Hydra adds any key given as ``+key=value``); its config groups (``paths``)
+    and ``open_nodes`` (checked by the command itself) are not searched."""
+    schema, groups = _command_schema(config_name)
 
     def walk(node: Any, known: dict, prefix: str) -> list[str]:
         out = []

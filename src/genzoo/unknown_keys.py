@@ -22,9 +22,16 @@ from genzoo.errors import ConfigError
 
 #: Hydra's own keys of a node it instantiates
 HYDRA_KEYS = {"_target_", "_partial_", "_convert_", "_recursive_", "_args_"}
-#: keys genzoo takes out of a node before instantiating it: ``model.compile``/``model.channels_last`` go to
-#: ``GenerativeModule.speed_options`` (building.SPEED_KEYS), not to the family's __init__
-TAKEN_BEFORE = {"model": {"compile", "channels_last"}}
+
+
+def taken_before(path: str) -> set[str]:
+    """Keys genzoo takes out of the node at ``path`` before instantiating it: the model's speed options
+    (``model.compile``, ``model.channels_last``) go to ``GenerativeModule.speed_options``, not to __init__."""
+    if path != "model":
+        return set()
+    from genzoo.models.speed import SpeedOptions
+
+    return arguments(SpeedOptions.speed_options) or set()
 
 
 def arguments(target: Any) -> set[str] | None:
@@ -57,25 +64,28 @@ def arguments(target: Any) -> set[str] | None:
     return names
 
 
-def _targets(node: Any, path: str) -> list[tuple[str, str]]:
-    """(key, what takes it) for every key of a ``_target_`` node under ``node`` that its target does not take."""
-    out: list[tuple[str, str]] = []
+def _targets(node: Any, path: str) -> list[tuple[str, str, set[str]]]:
+    """(key, its node's target, the keys that node takes) for every key of a ``_target_`` node under ``node``
+    that its target does not take."""
+    out: list[tuple[str, str, set[str]]] = []
     if not isinstance(node, dict):
         return out
     if "_target_" in node and (takes := arguments(node["_target_"])) is not None:
-        takes |= HYDRA_KEYS | TAKEN_BEFORE.get(path, set())
+        takes |= HYDRA_KEYS | taken_before(path)
         for key in node:
             if key not in takes:
-                out.append((f"{path}.{key}" if path else key, str(node["_target_"])))
+                out.append((f"{path}.{key}" if path else key, str(node["_target_"]), takes - HYDRA_KEYS))
     for key, value in node.items():
         out += _targets(value, f"{path}.{key}" if path else str(key))
     return out
 
 
-def _close(key: str, candidates: Any) -> str:
-    """" Did you mean ...?" with up to three of ``candidates`` (keys beside ``key``) close to its name."""
-    near = difflib.get_close_matches(key.rsplit(".", 1)[-1], sorted(k for k in candidates if k not in HYDRA_KEYS), n=3)
-    parent = key.rsplit(".", 1)[0] + "." if "." in key else ""
+def did_you_mean(key: str, candidates: Any) -> str:
+    """" Did you mean ...?" with up to three of ``candidates`` close to ``key``: dotted keys compared whole, or
+    names beside it (in the same node) compared with its last part."""
+    dotted = any("." in k for k in candidates)
+    name, parent = (key, "") if dotted else (key.rsplit(".", 1)[-1], key.rsplit(".", 1)[0] + "." if "." in key else "")
+    near = difflib.get_close_matches(name, sorted(k for k in candidates if k not in HYDRA_KEYS), n=3)
     return f" Did you mean {' or '.join(parent + k for k in near)}?" if near else ""
 
 
@@ -96,9 +106,8 @@ def added_keys() -> list[str]:
 def check_known_keys(cfg: DictConfig, added: list[str] | None = None) -> None:
     """Raise one ConfigError for the first key of ``cfg`` the command would not take or would ignore."""
     tree = OmegaConf.to_container(cfg, resolve=False)
-    for key, target in _targets(tree, ""):
-        takes = arguments(target) or set()
-        hint = _close(key, takes)
+    for key, target, takes in _targets(tree, ""):
+        hint = did_you_mean(key, takes)
         listed = sorted(takes)
         if not listed:
             hint += " It takes none."
@@ -113,7 +122,7 @@ def check_known_keys(cfg: DictConfig, added: list[str] | None = None) -> None:
         parent = key.rsplit(".", 1)[0] if "." in key else ""
         node = OmegaConf.to_container(OmegaConf.select(cfg, parent)) if parent else tree
         raise ConfigError(f"+{key}= is a key nothing in this run reads, so it would be ignored."
-                          f"{_close(key, [k for k in node if k != key.rsplit('.', 1)[-1]])} "
+                          f"{did_you_mean(key, [k for k in node if k != key.rsplit('.', 1)[-1]])} "
                           "Check its name and place: `python src/train.py --cfg job` prints the composed config.")
 
 
